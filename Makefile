@@ -1,0 +1,52 @@
+# Messageboard: `make run` serves the board, `make test` runs the whole suite.
+# Both set up .venv first, so they work on a fresh clone, any number of times.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# The interpreter that builds .venv: PYTHON if given, else the first python3.x >= 3.12 found.
+PYTHON ?= $(shell for c in python3 python3.14 python3.13 python3.12; do \
+	command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$c; break; }; done)
+
+.PHONY: run test lint format setup check-python clean
+
+check-python:
+	@if [ -z "$(PYTHON)" ]; then \
+		echo "Messageboard needs Python 3.12 or newer (Django 6.1 requires it)."; \
+		echo "Found: $$(python3 --version 2>&1 || echo 'no python3')."; \
+		echo "Install Python 3.12+ (e.g. 'apt-get install python3.12 python3.12-venv', 'pyenv install 3.12', or 'uv python install 3.12')"; \
+		echo "and run again, or point make at it: make PYTHON=/path/to/python3.12 run"; \
+		exit 1; \
+	fi
+
+$(VENV)/.installed-run: requirements.txt | check-python
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed-run requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+setup: $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache staticfiles

@@ -1,0 +1,70 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from messages_app.bodies import messages_storage
+
+
+class MessageQuerySet(models.QuerySet):
+    def visible(self) -> "MessageQuerySet":
+        return self.filter(deleted_at__isnull=True)
+
+
+class Message(models.Model):
+    subject = models.CharField(max_length=200)
+    # The current version's file. Its key is written only by the save protocol in services.py.
+    body = models.FileField(storage=messages_storage, max_length=255)
+    version = models.PositiveIntegerField(default=1)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    protected = models.BooleanField(default=False)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        permissions = [("moderate_message", "Can moderate any message")]
+        indexes = [
+            # The list page walks visible messages newest first from a keyset cursor.
+            models.Index(fields=["-id"], condition=Q(deleted_at__isnull=True), name="message_visible_newest"),
+            models.Index(fields=["deleted_at"], condition=Q(deleted_at__isnull=False), name="message_deleted_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.subject}"
+
+
+class Revision(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="revisions")
+    version = models.PositiveIntegerField()
+    subject = models.CharField(max_length=200)
+    body = models.FileField(storage=messages_storage, max_length=255)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "version"], name="revision_one_per_version")]
+
+    def __str__(self) -> str:
+        return f"#{self.message_id} v{self.version}"
+
+
+class EditLease(models.Model):
+    # Unique: the database, not the application, guarantees one lease row per message.
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="lease")
+    holder = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(max_length=64)
+    acquired_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"lease on #{self.message_id}"

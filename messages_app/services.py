@@ -1,0 +1,296 @@
+"""The use cases: every write to messages goes through one of these functions."""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from messages_app import bodies, leases
+from messages_app.errors import (
+    BODY_EMPTY,
+    NOT_TEXT,
+    NUL_NOT_ALLOWED,
+    SUBJECT_EMPTY,
+    SUBJECT_TOO_LONG,
+    BodyTooLarge,
+    InvalidBody,
+    LeaseHeld,
+    LeaseLost,
+    MessageGone,
+    MessageNotFound,
+    NotAllowed,
+    VersionConflict,
+)
+from messages_app.leases import LeaseGrant
+from messages_app.models import EditLease, Message, Revision
+from messages_app.selectors import message_must_be_visible
+
+logger = logging.getLogger(__name__)
+
+SUBJECT_MAX_LENGTH = 200
+MODERATE_PERMISSION = "messages_app.moderate_message"
+
+
+@dataclass(frozen=True, slots=True)
+class SavedEdit:
+    message_id: int
+    version: int
+    subject: str
+    size: int
+    sha256: str
+    updated_at: datetime
+
+
+def user_is_moderator(user) -> bool:
+    """Return whether the user may act on any message."""
+    return bool(user.is_authenticated and user.is_active and user.has_perm(MODERATE_PERMISSION))
+
+
+def subject_validate(subject: str) -> str:
+    """Return the subject unchanged, or raise InvalidBody saying what is wrong with it."""
+    _text_validate(subject, field="subject")
+    if not subject.strip():
+        raise InvalidBody(SUBJECT_EMPTY, field="subject")
+    if len(subject) > SUBJECT_MAX_LENGTH:
+        raise InvalidBody(SUBJECT_TOO_LONG, field="subject")
+    return subject
+
+
+def body_validate(body: str) -> bytes:
+    """Return the body as UTF-8 bytes, or raise InvalidBody or BodyTooLarge."""
+    data = _text_validate(body, field="body")
+    if not body.strip():
+        raise InvalidBody(BODY_EMPTY, field="body")
+    limit = settings.MESSAGEBOARD_MAX_BODY_BYTES
+    if len(data) > limit:
+        raise BodyTooLarge(limit)
+    return data
+
+
+def _text_validate(text: str, *, field: str) -> bytes:
+    if not isinstance(text, str):
+        raise InvalidBody(NOT_TEXT.format(field=field), field=field)
+    if "\x00" in text:
+        raise InvalidBody(NUL_NOT_ALLOWED.format(field=field), field=field)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates, as JSON's "\ud800" can carry, are not text.
+        raise InvalidBody(NOT_TEXT.format(field=field), field=field) from None
+
+
+def message_create(*, author, subject: str, body: str) -> Message:
+    """Post a new message at version 1 and return it."""
+    subject_validate(subject)
+    data = body_validate(body)
+    now = timezone.now()
+    stored = None
+    try:
+        with transaction.atomic():
+            # The key names the message id, so the row comes first; readers cannot see it
+            # before the transaction, which only commits once the file is durable.
+            message = Message.objects.create(
+                subject=subject,
+                body="",
+                version=1,
+                size=0,
+                sha256="",
+                author=author,
+                created_at=now,
+                updated_at=now,
+                updated_by=author,
+            )
+            stored = bodies.body_save(message_id=message.pk, version=1, data=data, text=body)
+            message.body = stored.key
+            message.size = stored.size
+            message.sha256 = stored.sha256
+            message.save(update_fields=["body", "size", "sha256"])
+            Revision.objects.create(
+                message=message,
+                version=1,
+                subject=subject,
+                body=stored.key,
+                size=stored.size,
+                sha256=stored.sha256,
+                author=author,
+                created_at=now,
+            )
+    except BaseException:
+        if stored is not None:
+            _body_delete_quietly(stored.key)
+        raise
+    return message
+
+
+def message_save_edit(
+    *,
+    message_id: int,
+    user,
+    base_version: int,
+    lease_token: str | None,
+    subject: str | None,
+    body: str,
+    release_lease: bool = False,
+) -> SavedEdit:
+    """Publish a new version of a message, written by the caller from base_version.
+
+    With a lease token the caller must hold that valid lease; without one nobody may hold a
+    valid lease. Refused saves change nothing and raise VersionConflict, LeaseLost,
+    LeaseHeld, MessageGone or MessageNotFound.
+    """
+    if subject is not None:
+        subject_validate(subject)
+    data = body_validate(body)
+    new_version = base_version + 1
+    now = timezone.now()
+    stored = bodies.body_save(message_id=message_id, version=new_version, data=data, text=body)
+    if lease_token:
+        lease_condition = leases.lease_held_by(token=lease_token, user=user)
+    else:
+        lease_condition = ~leases.lease_held_by_anyone()
+    changes = {
+        "version": F("version") + 1,
+        "body": stored.key,
+        "size": stored.size,
+        "sha256": stored.sha256,
+        "updated_at": now,
+        "updated_by": user,
+    }
+    if subject is not None:
+        changes["subject"] = subject
+    published = False
+    try:
+        with transaction.atomic():
+            # Write, then publish: the row moves to the new key only if the version and the
+            # lease are still what the caller started from, checked in this one statement.
+            published = bool(
+                Message.objects.filter(pk=message_id, version=base_version, deleted_at__isnull=True)
+                .filter(lease_condition)
+                .update(**changes)
+            )
+            if published:
+                if subject is None:
+                    subject = Message.objects.filter(pk=message_id).values_list("subject", flat=True).get()
+                Revision.objects.create(
+                    message_id=message_id,
+                    version=new_version,
+                    subject=subject,
+                    body=stored.key,
+                    size=stored.size,
+                    sha256=stored.sha256,
+                    author=user,
+                    created_at=now,
+                )
+                if release_lease and lease_token:
+                    EditLease.objects.filter(message_id=message_id, token=lease_token).delete()
+    finally:
+        if not published:
+            _body_delete_quietly(stored.key)
+    if not published:
+        raise _refused_save_reason(message_id=message_id, base_version=base_version, lease_token=lease_token)
+    return SavedEdit(message_id, new_version, subject, stored.size, stored.sha256, now)
+
+
+def _refused_save_reason(*, message_id: int, base_version: int, lease_token: str | None) -> Exception:
+    state = Message.objects.filter(pk=message_id).values("version", "deleted_at").first()
+    if state is None:
+        return MessageNotFound()
+    if state["deleted_at"] is not None:
+        return MessageGone()
+    if state["version"] != base_version:
+        return VersionConflict(state["version"])
+    if lease_token:
+        return LeaseLost()
+    holder = leases.lease_current(message_id=message_id)
+    if holder is not None:
+        return LeaseHeld(holder.holder, holder.expires_at)
+    # Every condition holds again now: a lease lapsed between the save and this look-up.
+    return LeaseLost()
+
+
+def message_delete(*, message_id: int, user, base_version: int | None = None) -> None:
+    """Soft-delete a message without reading its file; its author or a moderator may."""
+    author_id = _message_author_id(message_id)
+    if author_id != user.pk and not user_is_moderator(user):
+        raise NotAllowed("Only the author or a moderator can delete this message.")
+    query = Message.objects.filter(pk=message_id, deleted_at__isnull=True).filter(
+        ~leases.lease_held_by_other(user=user)
+    )
+    if base_version is not None:
+        query = query.filter(version=base_version)
+    with transaction.atomic():
+        deleted = query.update(deleted_at=timezone.now(), deleted_by=user)
+        if deleted:
+            # The caller's own lease, if any, dies with the message.
+            EditLease.objects.filter(message_id=message_id).delete()
+    if deleted:
+        return
+    state = Message.objects.filter(pk=message_id).values("version", "deleted_at").get()
+    if state["deleted_at"] is not None:
+        raise MessageGone()
+    if base_version is not None and state["version"] != base_version:
+        raise VersionConflict(state["version"])
+    holder = leases.lease_current(message_id=message_id)
+    if holder is not None:
+        raise LeaseHeld(holder.holder, holder.expires_at)
+    raise MessageGone()
+
+
+def message_restore(*, message_id: int, user) -> None:
+    """Bring back a soft-deleted message; its author or a moderator may."""
+    author_id = _message_author_id(message_id)
+    if author_id != user.pk and not user_is_moderator(user):
+        raise NotAllowed("Only the author or a moderator can restore this message.")
+    Message.objects.filter(pk=message_id, deleted_at__isnull=False).update(deleted_at=None, deleted_by=None)
+
+
+def message_lease_acquire(*, message_id: int, user) -> LeaseGrant:
+    """Take a message's editing lease for the user (a new token each time)."""
+    grant = leases.lease_acquire(message_id=message_id, user=user)
+    if grant is None:
+        message_must_be_visible(message_id)
+        raise MessageGone()
+    return grant
+
+
+def message_lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
+    """Extend the user's lease on a message."""
+    try:
+        return leases.lease_renew(message_id=message_id, user=user, token=token)
+    except LeaseLost:
+        message_must_be_visible(message_id)
+        raise
+
+
+def message_lease_release(*, message_id: int, user, token: str | None) -> None:
+    """Give up the user's lease; without a token a moderator breaks whoever holds it."""
+    if token:
+        try:
+            leases.lease_release(message_id=message_id, user=user, token=token)
+        except LeaseLost:
+            message_must_be_visible(message_id)
+            raise
+        return
+    message_must_be_visible(message_id)
+    if not user_is_moderator(user):
+        raise NotAllowed("Only a moderator can break someone's lease; name your lease token to release your own.")
+    leases.lease_break(message_id=message_id)
+
+
+def _message_author_id(message_id: int) -> int:
+    author_id = Message.objects.filter(pk=message_id).values_list("author_id", flat=True).first()
+    if author_id is None:
+        raise MessageNotFound()
+    return author_id
+
+
+def _body_delete_quietly(key: str) -> None:
+    try:
+        bodies.body_delete(key)
+    except Exception:
+        # The DB never pointed at this file, so it is only an orphan; verify_storage finds it.
+        logger.warning("could not delete unpublished body %s", key, exc_info=True)

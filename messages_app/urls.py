@@ -1,0 +1,19 @@
+from django.urls import path
+
+from messages_app import views
+
+app_name = "messages_app"
+
+urlpatterns = [
+    path("", views.message_list, name="message-list"),
+    path("new/", views.message_create, name="message-create"),
+    path("<int:message_id>/", views.message_detail, name="message-detail"),
+    path("<int:message_id>/edit/", views.message_edit, name="message-edit"),
+    path("<int:message_id>/lease/", views.lease_status, name="lease-status"),
+    path("<int:message_id>/lease/renew/", views.lease_renew, name="lease-renew"),
+    path("<int:message_id>/lease/release/", views.lease_release, name="lease-release"),
+    path("<int:message_id>/history/", views.message_history, name="message-history"),
+    path("<int:message_id>/history/<int:version>/", views.revision_detail, name="revision-detail"),
+    path("<int:message_id>/delete/", views.message_delete, name="message-delete"),
+    path("<int:message_id>/restore/", views.message_restore, name="message-restore"),
+]

@@ -1,0 +1,321 @@
+"""Server-rendered pages and their HTMX fragments."""
+
+import contextlib
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages as flash
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from messages_app import selectors, services
+from messages_app.errors import (
+    DomainError,
+    InvalidBody,
+    LeaseHeld,
+    LeaseLost,
+    MessageGone,
+    MessageNotFound,
+    NotAllowed,
+    RevisionNotFound,
+    VersionConflict,
+)
+from messages_app.forms import MessageEditForm, MessageForm, SignupForm
+
+EDIT_TEMPLATE = "messages_app/message_edit.html"
+WAIT_POLL_SECONDS = 5
+
+
+def _error_page(request: HttpRequest, error: DomainError, *, kept: dict | None = None, message_id: int | None = None):
+    """Render the page a person sees for a domain error: the one mapping for pages."""
+    if isinstance(error, (MessageNotFound, RevisionNotFound)):
+        return render(request, "404.html", {"detail": error.detail}, status=404)
+    if isinstance(error, MessageGone):
+        can_restore = False
+        if message_id is not None and request.user.is_authenticated:
+            try:
+                message = selectors.message_get(message_id=message_id, include_deleted=True)
+            except MessageNotFound:
+                return render(request, "404.html", {"detail": MessageNotFound.message}, status=404)
+            can_restore = message.author_id == request.user.pk or services.user_is_moderator(request.user)
+        context = {"detail": error.detail, "message_id": message_id, "kept": kept, "can_restore": can_restore}
+        return render(request, "messages_app/gone.html", context, status=410)
+    if isinstance(error, NotAllowed):
+        return render(request, "403.html", {"detail": error.detail}, status=403)
+    raise error
+
+
+def shows_domain_errors(view: Callable) -> Callable:
+    """Turn missing, deleted and forbidden messages into their pages."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except (MessageNotFound, RevisionNotFound, MessageGone, NotAllowed) as error:
+            return _error_page(request, error, message_id=kwargs.get("message_id"))
+
+    return wrapper
+
+
+def _cursor_param(request: HttpRequest, name: str) -> int | None:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"'{name}' must be a positive whole number.")
+    return int(raw)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return render(request, "404.html", {"detail": "There is no page at this address."}, status=404)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def message_list(request: HttpRequest) -> HttpResponse:
+    try:
+        before = _cursor_param(request, "before")
+    except ValueError as error:
+        return render(request, "400.html", {"detail": str(error)}, status=400)
+    page = selectors.message_list_page(before=before)
+    template = "messages_app/message_list.html"
+    if request.htmx:
+        template += "#message-list"
+    return render(request, template, {"page": page, "before": before})
+
+
+@require_GET
+@shows_domain_errors
+def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = selectors.message_get(message_id=message_id)
+    body = selectors.message_body(message)
+    return render(request, "messages_app/message_detail.html", {"message": message, "body": body})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def message_create(request: HttpRequest) -> HttpResponse:
+    form = MessageForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            message = services.message_create(
+                author=request.user, subject=form.cleaned_data["subject"], body=form.cleaned_data["body"]
+            )
+        except InvalidBody as error:
+            form.add_error(error.field, error.detail)
+        else:
+            flash.success(request, "Your message is posted.")
+            return redirect("messages_app:message-detail", message_id=message.pk)
+    return render(request, "messages_app/message_form.html", {"form": form})
+
+
+def _edit_context(message, form, *, lease_mode: str, lease=None, **extra) -> dict:
+    return {
+        "message": message,
+        "form": form,
+        "lease_mode": lease_mode,
+        "lease": lease,
+        "renew_seconds": max(1, settings.MESSAGEBOARD_LEASE_SECONDS // 4),
+        "idle_seconds": settings.MESSAGEBOARD_IDLE_SECONDS,
+        "poll_seconds": WAIT_POLL_SECONDS,
+        **extra,
+    }
+
+
+def _edit_page_or_wait(
+    request: HttpRequest, message_id: int, *, kept: dict | None = None, notice: str = "", status: int = 200
+):
+    """Take the lease and show the form (with kept text, if any), or show who holds it."""
+    try:
+        grant = services.message_lease_acquire(message_id=message_id, user=request.user)
+    except LeaseHeld as held:
+        message = selectors.message_get(message_id=message_id)
+        context = _edit_context(message, None, lease_mode="waiting", lease=held, kept=kept, notice=notice)
+        return render(request, EDIT_TEMPLATE, context, status=status)
+    # Read after the lease is ours: no one else can publish a version now.
+    message = selectors.message_get(message_id=message_id)
+    current_body = selectors.message_body(message)
+    initial = {
+        "subject": message.subject,
+        "body": current_body,
+        "base_version": message.version,
+        "lease_token": grant.token,
+    }
+    if kept:
+        initial.update(subject=kept["subject"], body=kept["body"])
+    form = MessageEditForm(initial=initial)
+    context = _edit_context(
+        message,
+        form,
+        lease_mode="holding",
+        lease=grant,
+        notice=notice,
+        current_body=current_body if kept and kept["body"] != current_body else None,
+    )
+    return render(request, EDIT_TEMPLATE, context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@shows_domain_errors
+def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
+    if request.method == "GET":
+        return _edit_page_or_wait(request, message_id)
+
+    form = MessageEditForm(request.POST)
+    kept = {"subject": request.POST.get("subject", ""), "body": request.POST.get("body", "")}
+    if request.POST.get("intent") == "resume":
+        return _edit_page_or_wait(request, message_id, kept=kept)
+    if not form.is_valid():
+        message = selectors.message_get(message_id=message_id)
+        lease_token = form.cleaned_data.get("lease_token") if hasattr(form, "cleaned_data") else None
+        return render(
+            request,
+            EDIT_TEMPLATE,
+            _edit_context(message, form, lease_mode="holding" if lease_token else "lost"),
+            status=400,
+        )
+    data = form.cleaned_data
+    kept = {"subject": data["subject"], "body": data["body"]}
+    try:
+        saved = services.message_save_edit(
+            message_id=message_id,
+            user=request.user,
+            base_version=data["base_version"],
+            lease_token=data["lease_token"],
+            subject=data["subject"],
+            body=data["body"],
+            release_lease=True,
+        )
+    except (VersionConflict, LeaseLost, LeaseHeld) as refused:
+        notice = f"Your save was refused: {refused.detail} Your text is kept below."
+        return _edit_page_or_wait(request, message_id, kept=kept, notice=notice, status=409)
+    except InvalidBody as error:
+        form.add_error(error.field, error.detail)
+        message = selectors.message_get(message_id=message_id)
+        return render(request, EDIT_TEMPLATE, _edit_context(message, form, lease_mode="holding"), status=400)
+    except (MessageGone, MessageNotFound) as error:
+        return _error_page(request, error, kept=kept, message_id=message_id)
+    flash.success(request, f"Saved: this is now version {saved.version}.")
+    return redirect("messages_app:message-detail", message_id=message_id)
+
+
+@require_GET
+@shows_domain_errors
+def lease_status(request: HttpRequest, message_id: int) -> HttpResponse:
+    """Tell a waiting editor whether the lease is still held (polled by HTMX)."""
+    holder = selectors.message_lease(message_id=message_id)
+    context = {
+        "message_id": message_id,
+        "lease_mode": "waiting" if holder else "free",
+        "lease": holder,
+        "poll_seconds": WAIT_POLL_SECONDS,
+    }
+    return render(request, f"{EDIT_TEMPLATE}#lease-status", context)
+
+
+@login_required
+@require_POST
+@shows_domain_errors
+def lease_renew(request: HttpRequest, message_id: int) -> HttpResponse:
+    """Extend the editor's lease (the edit page's heartbeat)."""
+    context = {"message_id": message_id}
+    try:
+        grant = services.message_lease_renew(
+            message_id=message_id, user=request.user, token=request.POST.get("lease_token", "")
+        )
+    except LeaseLost:
+        context["lease_mode"] = "lost"
+    else:
+        context.update(lease_mode="holding", lease=grant)
+    return render(request, f"{EDIT_TEMPLATE}#lease-status", context)
+
+
+@login_required
+@require_POST
+@shows_domain_errors
+def lease_release(request: HttpRequest, message_id: int) -> HttpResponse:
+    """Give up the editor's lease: Cancel, or the page being closed (sendBeacon)."""
+    token = request.POST.get("lease_token", "")
+    if token:
+        # Already gone (expired, taken over): releasing it is done either way.
+        with contextlib.suppress(LeaseLost):
+            services.message_lease_release(message_id=message_id, user=request.user, token=token)
+    if request.POST.get("beacon"):
+        return HttpResponse(status=204)
+    flash.info(request, "Editing cancelled; nothing was changed.")
+    detail_url = reverse("messages_app:message-detail", args=[message_id])
+    if request.htmx:
+        return HttpResponseClientRedirect(detail_url)
+    return redirect(detail_url)
+
+
+@require_GET
+@shows_domain_errors
+def message_history(request: HttpRequest, message_id: int) -> HttpResponse:
+    try:
+        before = _cursor_param(request, "before")
+    except ValueError as error:
+        return render(request, "400.html", {"detail": str(error)}, status=400)
+    page = selectors.revision_list(message_id=message_id, before=before)
+    if not page.items and before is None:
+        raise MessageNotFound()
+    context = {"message_id": message_id, "page": page, "before": before}
+    return render(request, "messages_app/message_history.html", context)
+
+
+@require_GET
+@shows_domain_errors
+def revision_detail(request: HttpRequest, message_id: int, version: int) -> HttpResponse:
+    revision = selectors.revision_get(message_id=message_id, version=version)
+    body = selectors.revision_body(revision)
+    context = {"message_id": message_id, "revision": revision, "body": body}
+    return render(request, "messages_app/revision_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@shows_domain_errors
+def message_delete(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = selectors.message_get(message_id=message_id)
+    if request.method == "POST":
+        try:
+            services.message_delete(message_id=message_id, user=request.user)
+        except LeaseHeld as held:
+            flash.error(request, f"The message was not deleted: {held.detail}")
+            return redirect("messages_app:message-detail", message_id=message_id)
+        flash.success(request, f"“{message.subject}” is deleted. Its author or a moderator can restore it.")
+        return redirect("messages_app:message-list")
+    if message.author_id != request.user.pk and not services.user_is_moderator(request.user):
+        raise NotAllowed("Only the author or a moderator can delete this message.")
+    return render(request, "messages_app/message_delete.html", {"message": message})
+
+
+@login_required
+@require_POST
+@shows_domain_errors
+def message_restore(request: HttpRequest, message_id: int) -> HttpResponse:
+    services.message_restore(message_id=message_id, user=request.user)
+    flash.success(request, "The message is restored.")
+    return redirect("messages_app:message-detail", message_id=message_id)
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("messages_app:message-list")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        flash.success(request, f"Welcome, {user.get_username()}!")
+        return redirect("messages_app:message-list")
+    return render(request, "registration/signup.html", {"form": form})
