@@ -1,10 +1,15 @@
 """Read queries. Each page's data comes from one query; none of them counts or offsets."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
 
 from django.conf import settings
-from django.db.models import Case, F, QuerySet, When
+from django.db import connection
+from django.db.models import Case, F, Model, QuerySet, When
 from django.db.models.functions import Now
+from django.utils.dateparse import parse_datetime
 
 from messages_app import bodies
 from messages_app.errors import MessageGone, MessageNotFound, RevisionNotFound
@@ -26,6 +31,45 @@ class RevisionPage:
     next_before: int | None
 
 
+class PreparedQuery:
+    """A queryset compiled to SQL once per database vendor, then run with new values.
+
+    Building and compiling the hot pages' ORM queries costs ~1.4 ms a request; running the
+    same SQL costs ~0.2 ms: a fifth of a message page. The builder gets stand-in values,
+    whose places in the compiled parameters are then filled with the real ones.
+    """
+
+    _STAND_INS = (-7_340_001, -7_340_002, -7_340_003)
+
+    def __init__(self, build: Callable[..., QuerySet]) -> None:
+        self._build = build
+        self._compiled: dict[str, tuple[type[Model], str, tuple, list[int]]] = {}
+
+    def fetch(self, *values) -> list:
+        compiled = self._compiled.get(connection.vendor)
+        if compiled is None:
+            stand_ins = self._STAND_INS[: len(values)]
+            queryset = self._build(*stand_ins)
+            sql, params = queryset.query.sql_with_params()
+            positions = [params.index(stand_in) for stand_in in stand_ins]
+            compiled = self._compiled[connection.vendor] = (queryset.model, sql, tuple(params), positions)
+        model, sql, params, positions = compiled
+        params = list(params)
+        for position, value in zip(positions, values, strict=True):
+            params[position] = value
+        rows = list(model.objects.raw(sql, params))
+        for row in rows:
+            # Raw SQL skips the ORM's converters; SQLite hands annotated datetimes back as text.
+            expires = getattr(row, "lease_expires_at", None)
+            if isinstance(expires, str):
+                row.lease_expires_at = _aware(parse_datetime(expires))
+        return rows
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _with_lease_and_names(queryset: QuerySet) -> QuerySet:
     lease_is_valid = {"lease__expires_at__gt": Now()}
     return queryset.annotate(
@@ -36,17 +80,31 @@ def _with_lease_and_names(queryset: QuerySet) -> QuerySet:
     )
 
 
+@cache
+def _message_list_query(*, limit: int, keyset: bool) -> PreparedQuery:
+    def build(*before: int) -> QuerySet:
+        queryset = Message.objects.visible().order_by("-id")
+        if keyset:
+            queryset = queryset.filter(id__lt=before[0])
+        queryset = _with_lease_and_names(queryset).only(
+            "id", "subject", "version", "size", "sha256", "protected", "created_at", "updated_at"
+        )
+        # One row more than the page tells whether an older page exists, without counting.
+        return queryset[: limit + 1]
+
+    return PreparedQuery(build)
+
+
+_MESSAGE_BY_ID = PreparedQuery(lambda message_id: _with_lease_and_names(Message.objects.filter(pk=message_id)))
+
+
 def message_list_page(*, before: int | None = None, limit: int | None = None) -> MessagePage:
     """Return visible messages newest first, older than ``before`` when given."""
     limit = limit or settings.MESSAGEBOARD_PAGE_SIZE
-    queryset = Message.objects.visible().order_by("-id")
-    if before is not None:
-        queryset = queryset.filter(id__lt=before)
-    queryset = _with_lease_and_names(queryset).only(
-        "id", "subject", "version", "size", "sha256", "protected", "created_at", "updated_at"
-    )
-    # One row more than the page tells whether an older page exists, without counting.
-    rows = list(queryset[: limit + 1])
+    if before is None:
+        rows = _message_list_query(limit=limit, keyset=False).fetch()
+    else:
+        rows = _message_list_query(limit=limit, keyset=True).fetch(before)
     items = rows[:limit]
     next_before = items[-1].pk if len(rows) > limit else None
     return MessagePage(items=items, next_before=next_before)
@@ -57,9 +115,10 @@ def message_get(*, message_id: int, include_deleted: bool = False) -> Message:
 
     Raises MessageNotFound, or MessageGone for a deleted message unless include_deleted.
     """
-    message = _with_lease_and_names(Message.objects.filter(pk=message_id)).first()
-    if message is None:
+    rows = _MESSAGE_BY_ID.fetch(message_id)
+    if not rows:
         raise MessageNotFound()
+    message = rows[0]
     if message.deleted_at is not None and not include_deleted:
         raise MessageGone()
     return message

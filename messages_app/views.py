@@ -89,7 +89,8 @@ def message_list(request: HttpRequest) -> HttpResponse:
     template = "messages_app/message_list.html"
     if request.htmx:
         template += "#message-list"
-    return render(request, template, {"page": page, "before": before})
+    context = {"page": page, "before": before, "list_url": reverse("messages_app:message-list")}
+    return render(request, template, context)
 
 
 @require_GET
