@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    # For its bundled Swagger UI templates and static files: the API docs load nothing from a CDN.
+    "ninja",
     "messages_app",
 ]
 
@@ -164,37 +166,38 @@ WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "/media/"
 
-MESSAGEBOARD_STORAGE = env_str("MESSAGEBOARD_STORAGE", "local")
-if MESSAGEBOARD_STORAGE == "local":
-    MESSAGES_STORAGE = {
+# Both body storages are described, so migrate_storage can copy from the one in use to the other.
+MESSAGEBOARD_STORAGE_BACKENDS = {
+    "local": {
         "BACKEND": "messages_app.bodies.DurableFileSystemStorage",
         "OPTIONS": {"location": str(MEDIA_ROOT)},
-    }
-elif MESSAGEBOARD_STORAGE == "s3":
-    bucket = env_str("AWS_STORAGE_BUCKET_NAME")
-    if not bucket:
-        raise ImproperlyConfigured("AWS_STORAGE_BUCKET_NAME must be set when MESSAGEBOARD_STORAGE=s3.")
-    MESSAGES_STORAGE = {
+    },
+}
+if env_str("AWS_STORAGE_BUCKET_NAME"):
+    MESSAGEBOARD_STORAGE_BACKENDS["s3"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": bucket,
+            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
             "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
             "region_name": env_str("AWS_S3_REGION_NAME") or None,
             "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE") or None,
-            # Every version has a key of its own, so the existence check before a write
-            # would only cost a request.
+            # Every version has a key of its own, so the existence check that
+            # file_overwrite=False adds before each write would only cost a request.
             "file_overwrite": True,
             "default_acl": None,
-            "querystring_auth": True,
         },
     }
-else:
+
+MESSAGEBOARD_STORAGE = env_str("MESSAGEBOARD_STORAGE", "local")
+if MESSAGEBOARD_STORAGE not in {"local", "s3"}:
     raise ImproperlyConfigured(f"MESSAGEBOARD_STORAGE must be 'local' or 's3', not {MESSAGEBOARD_STORAGE!r}.")
+if MESSAGEBOARD_STORAGE not in MESSAGEBOARD_STORAGE_BACKENDS:
+    raise ImproperlyConfigured("AWS_STORAGE_BUCKET_NAME must be set when MESSAGEBOARD_STORAGE=s3.")
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    "messages": MESSAGES_STORAGE,
+    "messages": MESSAGEBOARD_STORAGE_BACKENDS[MESSAGEBOARD_STORAGE],
 }
 
 MESSAGEBOARD_LEASE_SECONDS = env_int("MESSAGEBOARD_LEASE_SECONDS", 120)

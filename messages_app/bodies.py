@@ -1,16 +1,20 @@
 """The file handler: the only code that touches the storage holding message bodies."""
 
 import contextlib
+import contextvars
 import hashlib
 import os
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, storages
 
+KEY_PREFIX = "messages"
 CACHE_PREFIX = "body:"
+_SYNC_EACH_WRITE = contextvars.ContextVar("sync_each_write", default=True)
 # Bodies are immutable by key, so a cached body never goes stale; the timeout only bounds memory.
 CACHE_SECONDS = 7 * 24 * 3600
 
@@ -31,7 +35,7 @@ def body_key(message_id: int, version: int) -> str:
     """Return a new, never used key for a version of a message's body."""
     shard = hashlib.sha256(str(message_id).encode()).hexdigest()
     # The random part keeps a crashed save's leftover from colliding with a later save.
-    return f"messages/{shard[:2]}/{shard[2:4]}/{message_id}-{version:08d}-{secrets.token_hex(6)}.txt"
+    return f"{KEY_PREFIX}/{shard[:2]}/{shard[2:4]}/{message_id}-{version:08d}-{secrets.token_hex(6)}.txt"
 
 
 def body_encode(text: str) -> bytes:
@@ -52,9 +56,9 @@ def body_save(*, message_id: int, version: int, data: bytes, text: str | None = 
     return StoredBody(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
-def body_read_bytes(key: str) -> bytes:
+def body_read_bytes(key: str, storage: Storage | None = None) -> bytes:
     """Return a body's raw bytes from storage, bypassing the cache."""
-    storage = messages_storage()
+    storage = storage or messages_storage()
     try:
         with storage.open(key, "rb") as stored:
             return stored.read()
@@ -92,10 +96,18 @@ class DurableFileSystemStorage(FileSystemStorage):
         return name
 
     def _save(self, name: str, content) -> str:
+        return self._write(name, content, replace=False)
+
+    def save_replacing(self, name: str, content) -> str:
+        """Write a file under exactly this name, replacing one already there."""
+        return self._write(self.generate_filename(name), content, replace=True)
+
+    def _write(self, name: str, content, *, replace: bool) -> str:
         full_path = self.path(name)
         directory = os.path.dirname(full_path)
-        self._make_durable_directories(directory)
-        if os.path.lexists(full_path):
+        sync = _SYNC_EACH_WRITE.get()
+        self._make_durable_directories(directory, sync=sync)
+        if not replace and os.path.lexists(full_path):
             raise FileExistsError(full_path)
         temp_path = os.path.join(directory, f".tmp-{secrets.token_hex(8)}")
         fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644 & ~_UMASK)
@@ -104,17 +116,19 @@ class DurableFileSystemStorage(FileSystemStorage):
                 for chunk in content.chunks():
                     temp_file.write(chunk)
                 temp_file.flush()
-                os.fsync(temp_file.fileno())
+                if sync:
+                    os.fsync(temp_file.fileno())
             # Publish only complete, synced data: readers see the whole file or none.
             os.replace(temp_path, full_path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_path)
             raise
-        _fsync_directory(directory)
+        if sync:
+            _fsync_directory(directory)
         return name
 
-    def _make_durable_directories(self, directory: str) -> None:
+    def _make_durable_directories(self, directory: str, *, sync: bool) -> None:
         missing = []
         current = directory
         while not os.path.isdir(current):
@@ -126,7 +140,8 @@ class DurableFileSystemStorage(FileSystemStorage):
             except FileExistsError:
                 continue
             # A new directory is only durable once its parent's entry is synced.
-            _fsync_directory(os.path.dirname(path))
+            if sync:
+                _fsync_directory(os.path.dirname(path))
 
 
 def _fsync_directory(path: str) -> None:
@@ -145,3 +160,80 @@ def _read_umask() -> int:
 
 # Read once at import: os.umask() sets the mask to read it, which would race other threads.
 _UMASK = _read_umask()
+
+
+@dataclass(frozen=True, slots=True)
+class ListedBody:
+    key: str
+    size: int
+    modified_at: float  # seconds since the epoch
+
+
+def body_listing(storage: Storage | None = None) -> Iterator[ListedBody]:
+    """Yield every file under the body prefix in byte order of key, one at a time.
+
+    Byte order lets a caller merge the listing with keys sorted the same way in the
+    database, so neither side is ever held in memory whole.
+    """
+    storage = storage or messages_storage()
+    if isinstance(storage, FileSystemStorage):
+        yield from _walk_sorted(storage.path(KEY_PREFIX), KEY_PREFIX)
+        return
+    # S3-compatible stores list keys in UTF-8 byte order, a thousand a page.
+    paginator = storage.connection.meta.client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=storage.bucket_name, Prefix=KEY_PREFIX + "/"):
+        for entry in page.get("Contents", ()):
+            yield ListedBody(entry["Key"], entry["Size"], entry["LastModified"].timestamp())
+
+
+def _walk_sorted(path: str, key: str) -> Iterator[ListedBody]:
+    try:
+        entries = sorted(os.scandir(path), key=lambda entry: entry.name.encode())
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        entry_key = f"{key}/{entry.name}"
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk_sorted(entry.path, entry_key)
+        else:
+            stat = entry.stat(follow_symlinks=False)
+            yield ListedBody(entry_key, stat.st_size, stat.st_mtime)
+
+
+def body_exists(key: str, storage: Storage | None = None) -> bool:
+    """Return whether a body file exists."""
+    return (storage or messages_storage()).exists(key)
+
+
+def body_copy(key: str, data: bytes, *, to: Storage) -> None:
+    """Write a body under the same key into another storage, replacing what is there."""
+    if isinstance(to, DurableFileSystemStorage):
+        to.save_replacing(key, ContentFile(data))
+    else:
+        to.save(key, ContentFile(data))
+
+
+def storage_for(backend_name: str) -> Storage:
+    """Build the body storage that MESSAGEBOARD_STORAGE=<backend_name> would configure."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    config = settings.MESSAGEBOARD_STORAGE_BACKENDS.get(backend_name)
+    if config is None:
+        raise ValueError(f"the {backend_name!r} body storage is not configured")
+    return import_string(config["BACKEND"])(**config.get("OPTIONS", {}))
+
+
+@contextlib.contextmanager
+def batched_durability() -> Iterator[None]:
+    """Write local bodies without an fsync each, and make them all durable at the end.
+
+    For bulk commands: one sync of the file system costs far less than one per file.
+    """
+    previous = _SYNC_EACH_WRITE.get()
+    _SYNC_EACH_WRITE.set(False)
+    try:
+        yield
+    finally:
+        _SYNC_EACH_WRITE.set(previous)
+    os.sync()

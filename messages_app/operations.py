@@ -1,0 +1,542 @@
+"""Operators' use cases: verify and migrate body storage, purge, export and import.
+
+These are services (the management commands are thin shells around them). Each one streams
+over the database in chunks and over storage in listing order, so memory stays flat with
+millions of messages.
+"""
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal, TextIO
+
+from django.contrib.auth import get_user_model
+from django.core.management.color import no_style
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef
+from django.db.models.functions import Collate
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from messages_app import bodies
+from messages_app.models import EditLease, Message, Revision
+
+Progress = Callable[[int], object]
+CHUNK = 1000
+# A file younger than this may belong to a save still in flight: not yet an orphan.
+ORPHAN_GRACE_SECONDS = 3600
+
+
+def _no_progress(_: int) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class StorageFinding:
+    kind: Literal["missing", "orphan", "size", "checksum", "current"]
+    key: str
+    detail: str
+    revision_id: int | None = None
+    actual_size: int | None = None
+    actual_sha256: str | None = None
+
+
+@dataclass(slots=True)
+class StorageReport:
+    revisions: int = 0
+    files: int = 0
+    young_files: int = 0
+    findings: list[StorageFinding] = field(default_factory=list)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for finding in self.findings if finding.kind == kind)
+
+
+def _revisions_in_key_order() -> Iterator[tuple[int, str, int, str]]:
+    # Storage lists keys in byte order; PostgreSQL's default collation does not sort that way.
+    key_order = Collate("body", "C") if connection.vendor == "postgresql" else "body"
+    return Revision.objects.order_by(key_order).values_list("id", "body", "size", "sha256").iterator(chunk_size=CHUNK)
+
+
+def storage_verify(
+    *, checksums: bool = True, orphan_grace_seconds: int = ORPHAN_GRACE_SECONDS, progress: Progress = _no_progress
+) -> StorageReport:
+    """Compare every revision with the body files: missing files, orphans, size and sha256 mismatches."""
+    report = StorageReport()
+    now = time.time()
+    revisions = _revisions_in_key_order()
+    files = bodies.body_listing()
+    revision = next(revisions, None)
+    listed = next(files, None)
+    # A merge of two sorted streams: neither side is ever loaded whole.
+    while revision is not None or listed is not None:
+        if listed is None or (revision is not None and revision[1] < listed.key):
+            revision_id, key, _, _ = revision
+            report.revisions += 1
+            report.findings.append(StorageFinding("missing", key, "no file for this revision", revision_id))
+            revision = next(revisions, None)
+            progress(1)
+        elif revision is None or listed.key < revision[1]:
+            report.files += 1
+            if now - listed.modified_at < orphan_grace_seconds:
+                report.young_files += 1
+            else:
+                report.findings.append(StorageFinding("orphan", listed.key, "no revision points to this file"))
+            listed = next(files, None)
+        else:
+            revision_id, key, size, sha256 = revision
+            report.revisions += 1
+            report.files += 1
+            report.findings.extend(_check_file(revision_id, key, size, sha256, listed.size, checksums))
+            revision = next(revisions, None)
+            listed = next(files, None)
+            progress(1)
+    report.findings.extend(_messages_not_at_their_current_revision())
+    return report
+
+
+def _check_file(revision_id: int, key: str, size: int, sha256: str, listed_size: int, checksums: bool):
+    if listed_size != size:
+        yield StorageFinding(
+            "size", key, f"file has {listed_size} bytes, the revision says {size}", revision_id, actual_size=listed_size
+        )
+        return
+    if checksums:
+        actual = hashlib.sha256(bodies.body_read_bytes(key)).hexdigest()
+        if actual != sha256:
+            yield StorageFinding(
+                "checksum",
+                key,
+                f"sha256 {actual} differs from the recorded {sha256}",
+                revision_id,
+                actual_size=listed_size,
+                actual_sha256=actual,
+            )
+
+
+def _messages_not_at_their_current_revision() -> Iterator[StorageFinding]:
+    current = Revision.objects.filter(message=OuterRef("pk"), version=OuterRef("version"), body=OuterRef("body"))
+    mismatched = Message.objects.filter(~Exists(current)).values_list("id", "version", "body")
+    for message_id, version, key in mismatched.iterator(chunk_size=CHUNK):
+        yield StorageFinding("current", key, f"message {message_id} points at no revision {version} with this file")
+
+
+def storage_delete_orphans(report: StorageReport) -> int:
+    """Delete the orphan files a verification found; return how many went."""
+    deleted = 0
+    for finding in report.findings:
+        if finding.kind == "orphan":
+            bodies.body_delete(finding.key)
+            deleted += 1
+    return deleted
+
+
+def storage_repair_checksums(report: StorageReport) -> int:
+    """Record the files' actual size and sha256 where they differ: the file is the truth."""
+    repaired = 0
+    for finding in report.findings:
+        if finding.kind not in {"size", "checksum"}:
+            continue
+        data = bodies.body_read_bytes(finding.key)
+        size, sha256 = len(data), hashlib.sha256(data).hexdigest()
+        with transaction.atomic():
+            Revision.objects.filter(pk=finding.revision_id).update(size=size, sha256=sha256)
+            Message.objects.filter(body=finding.key).update(size=size, sha256=sha256)
+        repaired += 1
+    return repaired
+
+
+@dataclass(slots=True)
+class MigrationReport:
+    copied: int = 0
+    skipped: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def storage_migrate(*, to: str, progress: Progress = _no_progress) -> MigrationReport:
+    """Copy every body file from the storage in use to the ``to`` storage, verifying each copy.
+
+    Keys already there with the right sha256 are skipped, so an interrupted run resumes.
+    Nothing is deleted from the source.
+    """
+    target = bodies.storage_for(to)
+    report = MigrationReport()
+    revisions = Revision.objects.order_by("id").values_list("body", "sha256").iterator(chunk_size=CHUNK)
+    for key, sha256 in revisions:
+        progress(1)
+        if bodies.body_exists(key, target) and _sha256_of(key, target) == sha256:
+            report.skipped += 1
+            continue
+        try:
+            data = bodies.body_read_bytes(key)
+        except FileNotFoundError:
+            report.failures.append(f"{key}: missing from the source")
+            continue
+        if hashlib.sha256(data).hexdigest() != sha256:
+            report.failures.append(f"{key}: the source file does not match its recorded sha256; not copied")
+            continue
+        bodies.body_copy(key, data, to=target)
+        if _sha256_of(key, target) != sha256:
+            report.failures.append(f"{key}: the copy does not read back with the recorded sha256")
+            continue
+        report.copied += 1
+    return report
+
+
+def _sha256_of(key: str, storage) -> str | None:
+    try:
+        return hashlib.sha256(bodies.body_read_bytes(key, storage)).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+@dataclass(slots=True)
+class PurgeReport:
+    messages: int = 0
+    revisions: int = 0
+    files: int = 0
+    file_errors: int = 0
+
+
+def message_purge_deleted(
+    *, older_than: timedelta, dry_run: bool = False, batch_size: int = 500, progress: Progress = _no_progress
+) -> PurgeReport:
+    """Remove messages soft-deleted before now - older_than, with their revisions and files."""
+    cutoff = timezone.now() - older_than
+    report = PurgeReport()
+    last_id = 0
+    while True:
+        batch = list(
+            Message.objects.filter(deleted_at__lt=cutoff, id__gt=last_id)
+            .order_by("id")
+            .values_list("id", flat=True)[:batch_size]
+        )
+        if not batch:
+            return report
+        last_id = batch[-1]
+        with transaction.atomic():
+            # Re-checked inside the transaction: a message restored meanwhile is kept.
+            doomed = Message.objects.filter(id__in=batch, deleted_at__lt=cutoff)
+            doomed_revisions = Revision.objects.filter(message__in=doomed)
+            keys = list(doomed_revisions.values_list("body", flat=True))
+            message_count = doomed.count()
+            if not dry_run:
+                doomed_revisions.delete()
+                EditLease.objects.filter(message__in=doomed).delete()
+                doomed.delete()
+        report.messages += message_count
+        report.revisions += len(keys)
+        progress(message_count)
+        if dry_run:
+            report.files += len(keys)
+            continue
+        # Files go after the rows are gone: a crash here leaves orphans, never dangling rows.
+        for key in keys:
+            try:
+                bodies.body_delete(key)
+                report.files += 1
+            except OSError:
+                report.file_errors += 1
+
+
+def messages_export(*, out: TextIO, progress: Progress = _no_progress) -> int:
+    """Write every message with all its revisions as JSON Lines; return how many."""
+    exported = 0
+    last_id = 0
+    while True:
+        messages = list(
+            Message.objects.filter(id__gt=last_id)
+            .order_by("id")
+            .values(
+                "id",
+                "subject",
+                "version",
+                "protected",
+                "created_at",
+                "updated_at",
+                "deleted_at",
+                author_name=F("author__username"),
+                updated_by_name=F("updated_by__username"),
+                deleted_by_name=F("deleted_by__username"),
+            )[:CHUNK]
+        )
+        if not messages:
+            return exported
+        last_id = messages[-1]["id"]
+        revisions: dict[int, list[dict]] = {}
+        for revision in (
+            Revision.objects.filter(message_id__in=[m["id"] for m in messages])
+            .order_by("message_id", "version")
+            .values(
+                "message_id",
+                "version",
+                "subject",
+                "body",
+                "size",
+                "sha256",
+                "created_at",
+                author_name=F("author__username"),
+            )
+        ):
+            revisions.setdefault(revision["message_id"], []).append(revision)
+        for message in messages:
+            record = {
+                "id": message["id"],
+                "subject": message["subject"],
+                "version": message["version"],
+                "author": message["author_name"],
+                "created_at": message["created_at"].isoformat(),
+                "updated_at": message["updated_at"].isoformat(),
+                "updated_by": message["updated_by_name"],
+                "deleted_at": message["deleted_at"].isoformat() if message["deleted_at"] else None,
+                "deleted_by": message["deleted_by_name"],
+                "protected": message["protected"],
+                "revisions": [
+                    {
+                        "version": revision["version"],
+                        "subject": revision["subject"],
+                        "author": revision["author_name"],
+                        "created_at": revision["created_at"].isoformat(),
+                        "size": revision["size"],
+                        "sha256": revision["sha256"],
+                        "body": bodies.body_read_bytes(revision["body"]).decode("utf-8"),
+                    }
+                    for revision in revisions.get(message["id"], [])
+                ],
+            }
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            exported += 1
+            progress(1)
+
+
+class ImportRefused(ValueError):
+    """A line of an import file that cannot be imported; nothing of that batch was written."""
+
+
+def messages_import(*, lines: Iterable[str], progress: Progress = _no_progress) -> int:
+    """Import JSON Lines written by messages_export, keeping ids; return how many messages."""
+    imported = 0
+    users: dict[str, int] = {}
+    batch: list[tuple[int, dict]] = []
+    with bodies.batched_durability():
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                batch.append((number, json.loads(line)))
+            except json.JSONDecodeError as error:
+                raise ImportRefused(f"line {number}: not JSON ({error.msg})") from None
+            if len(batch) >= CHUNK:
+                imported += _import_batch(batch, users)
+                progress(len(batch))
+                batch = []
+        if batch:
+            imported += _import_batch(batch, users)
+            progress(len(batch))
+    _reset_sequences()
+    return imported
+
+
+def _import_batch(batch: list[tuple[int, dict]], users: dict[str, int]) -> int:
+    names = set()
+    for _, record in batch:
+        names.update(n for n in (record.get("author"), record.get("updated_by"), record.get("deleted_by")) if n)
+        names.update(r.get("author") for r in record.get("revisions", []) if r.get("author"))
+    _ensure_users(names - users.keys(), users)
+    ids = [record.get("id") for _, record in batch]
+    taken = set(Message.objects.filter(id__in=ids).values_list("id", flat=True))
+    if taken:
+        raise ImportRefused(f"messages {sorted(taken)[:10]} already exist: import into an empty board")
+    messages, revisions, written = [], [], []
+    try:
+        for number, record in batch:
+            message, message_revisions = _records_to_rows(number, record, users, written)
+            messages.append(message)
+            revisions.extend(message_revisions)
+        with transaction.atomic():
+            Message.objects.bulk_create(messages, batch_size=CHUNK)
+            Revision.objects.bulk_create(revisions, batch_size=CHUNK)
+    except BaseException:
+        for key in written:
+            bodies.body_delete(key)
+        raise
+    return len(messages)
+
+
+def _records_to_rows(number: int, record: dict, users: dict[str, int], written: list[str]):
+    try:
+        message_id = int(record["id"])
+        version = int(record["version"])
+        revision_records = sorted(record["revisions"], key=lambda r: r["version"])
+        if [r["version"] for r in revision_records] != list(range(1, version + 1)):
+            raise ImportRefused(f"line {number}: versions are not 1..{version}")
+        revisions = []
+        for revision in revision_records:
+            data = revision["body"].encode("utf-8")
+            if hashlib.sha256(data).hexdigest() != revision["sha256"]:
+                raise ImportRefused(f"line {number}: version {revision['version']}'s body does not match its sha256")
+            stored = bodies.body_save(message_id=message_id, version=revision["version"], data=data)
+            written.append(stored.key)
+            revisions.append(
+                Revision(
+                    message_id=message_id,
+                    version=revision["version"],
+                    subject=revision["subject"],
+                    body=stored.key,
+                    size=stored.size,
+                    sha256=stored.sha256,
+                    author_id=users[revision["author"]],
+                    created_at=_timestamp(revision["created_at"]),
+                )
+            )
+        current = revisions[-1]
+        message = Message(
+            id=message_id,
+            subject=record["subject"],
+            body=current.body.name,
+            version=version,
+            size=current.size,
+            sha256=current.sha256,
+            author_id=users[record["author"]],
+            created_at=_timestamp(record["created_at"]),
+            updated_at=_timestamp(record["updated_at"]),
+            updated_by_id=users[record["updated_by"]],
+            deleted_at=_timestamp(record["deleted_at"]) if record.get("deleted_at") else None,
+            deleted_by_id=users[record["deleted_by"]] if record.get("deleted_by") else None,
+            protected=bool(record.get("protected", False)),
+        )
+        return message, revisions
+    except ImportRefused:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ImportRefused(f"line {number}: not a message record ({error!r})") from None
+
+
+def _timestamp(value: str) -> datetime:
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValueError(f"not a timestamp: {value!r}")
+    return parsed
+
+
+def _ensure_users(names: set[str], users: dict[str, int]) -> None:
+    user_model = get_user_model()
+    field = user_model.USERNAME_FIELD
+    for user_id, name in user_model.objects.filter(**{f"{field}__in": names}).values_list("id", field):
+        users[name] = user_id
+    for name in sorted(names - users.keys()):
+        user = user_model(**{field: name})
+        # Imported people sign in only after resetting a password.
+        user.set_unusable_password()
+        user.save()
+        users[name] = user.pk
+
+
+def _reset_sequences() -> None:
+    # Explicit ids leave PostgreSQL's sequence behind; the next post would collide.
+    statements = connection.ops.sequence_reset_sql(no_style(), [Message])
+    if statements:
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+
+
+_SEED_VOCABULARY = """
+the board message edit lease version history save body file storage people read write reply thanks
+question answer because when where which while about after again against between through during
+before under over above below more most other some such only own same than too very can will just
+should now meeting project release draft review change idea plan update note list team
+"""
+WORDS = _SEED_VOCABULARY.split()
+
+
+def _seed_text(random, size: int) -> str:
+    words, length = [], 0
+    while length < size:
+        word = random.choice(WORDS)
+        words.append(word)
+        length += len(word) + 1
+        if random.random() < 0.08:
+            words.append(".\n" if random.random() < 0.5 else ".")
+    return " ".join(words)[:size].strip() + "\n"
+
+
+def messages_seed(
+    *, count: int, revisions: int = 1, users: int = 10, seed: int = 0, progress: Progress = _no_progress
+) -> int:
+    """Bulk-create ``count`` realistic messages with ``revisions`` versions each; return how many.
+
+    Bodies are real files written through the file handler, durable all at once at the end
+    (one sync instead of an fsync per file); rows go in with bulk inserts, a batch per
+    transaction.
+    """
+    import random as random_module
+
+    random = random_module.Random(seed)
+    names = [f"seed-user-{n}" for n in range(1, users + 1)]
+    user_ids: dict[str, int] = {}
+    _ensure_users(set(names), user_ids)
+    author_ids = [user_ids[name] for name in names]
+    created = 0
+    batch_size = 1000
+    with bodies.batched_durability():
+        while created < count:
+            size = min(batch_size, count - created)
+            with transaction.atomic():
+                first_id = _reserve_message_ids()
+                messages, revision_rows = [], []
+                for offset in range(size):
+                    message_id = first_id + offset
+                    now = timezone.now()
+                    author_id = random.choice(author_ids)
+                    subject = " ".join(random.choice(WORDS) for _ in range(random.randint(2, 8))).capitalize()
+                    stored = None
+                    for version in range(1, revisions + 1):
+                        text = _seed_text(random, int(random.lognormvariate(6.5, 1.0)) + 20)
+                        data = text.encode()
+                        stored = bodies.body_save(message_id=message_id, version=version, data=data)
+                        revision_rows.append(
+                            Revision(
+                                message_id=message_id,
+                                version=version,
+                                subject=subject,
+                                body=stored.key,
+                                size=stored.size,
+                                sha256=stored.sha256,
+                                author_id=author_id if version == 1 else random.choice(author_ids),
+                                created_at=now,
+                            )
+                        )
+                    messages.append(
+                        Message(
+                            id=message_id,
+                            subject=subject,
+                            body=stored.key,
+                            version=revisions,
+                            size=stored.size,
+                            sha256=stored.sha256,
+                            author_id=author_id,
+                            created_at=now,
+                            updated_at=now,
+                            updated_by_id=revision_rows[-1].author_id,
+                        )
+                    )
+                Message.objects.bulk_create(messages, batch_size=batch_size)
+                Revision.objects.bulk_create(revision_rows, batch_size=batch_size)
+            created += size
+            progress(size)
+    _reset_sequences()
+    return created
+
+
+def _reserve_message_ids() -> int:
+    # Inside the batch's transaction: SQLite's IMMEDIATE transactions and this lock on
+    # PostgreSQL keep any other writer from taking ids until the batch commits.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {Message._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
+    last = Message.objects.order_by("-id").values_list("id", flat=True).first()
+    return (last or 0) + 1

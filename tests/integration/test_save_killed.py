@@ -1,0 +1,97 @@
+"""A save killed for real (SIGKILL) between writing its file and committing its row."""
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from messages_app import selectors
+from messages_app.models import Revision
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Runs a real save in another process, stopping it for good right after the body file is
+# durable and before the database transaction that would publish it.
+SAVE_THEN_HANG = textwrap.dedent(
+    """
+    import sys, time, django
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from messages_app import bodies, services
+
+    real_body_save = bodies.body_save
+
+    def body_save_then_hang(**kwargs):
+        stored = real_body_save(**kwargs)
+        print("WRITTEN", stored.key, flush=True)
+        time.sleep(600)
+
+    bodies.body_save = body_save_then_hang
+    user = get_user_model().objects.get(username=sys.argv[2])
+    services.message_save_edit(
+        message_id=int(sys.argv[1]), user=user, base_version=1, lease_token=None,
+        subject=None, body="the version that never was",
+    )
+    """
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_save_killed_between_file_and_commit_leaves_old_version_and_one_orphan(make_message, body_storage, settings):
+    message = make_message(body="the old version\n")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "messageboard.settings",
+        "DATABASE_URL": _database_url(),
+        "MEDIA_ROOT": str(body_storage),
+        "MESSAGEBOARD_STORAGE": "local",
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-c", SAVE_THEN_HANG, str(message.pk), "alice"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = child.stdout.readline()
+        assert line.startswith("WRITTEN "), line
+        written_key = line.split()[1]
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stdout.close()
+
+    assert (body_storage / written_key).is_file()
+    current = selectors.message_get(message_id=message.pk)
+    assert current.version == 1
+    assert selectors.message_body(current) == "the old version\n"
+    assert list(Revision.objects.filter(message=message).values_list("version", flat=True)) == [1]
+
+    report = io.StringIO()
+    with pytest.raises(CommandError) as refused:
+        call_command("verify_storage", "--orphan-grace", "0", verbosity=0, stdout=report)
+    assert refused.value.returncode == 1
+    assert f"orphan    {written_key}:" in report.getvalue()
+    assert "0 missing, 1 orphans, 0 checksum mismatches" in report.getvalue()
+    call_command("verify_storage", "--orphan-grace", "0", "--delete-orphans", verbosity=0)
+    assert not (body_storage / written_key).exists()
+    call_command("verify_storage", "--orphan-grace", "0", verbosity=0)
+
+
+def _database_url() -> str:
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user, host, port = settings_dict["USER"], settings_dict["HOST"] or "127.0.0.1", settings_dict["PORT"] or 5432
+    return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"
