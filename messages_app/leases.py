@@ -47,6 +47,8 @@ def lease_acquire(*, message_id: int, user) -> LeaseGrant | None:
     LeaseHeld when someone else holds it; returns None when the message does not exist or
     is deleted.
     """
+    if not _is_message_id(message_id):
+        return None
     ttl = lease_ttl_seconds()
     now, expiry = _now_sql(), _expiry_sql()
     message_table = Message._meta.db_table
@@ -55,7 +57,7 @@ def lease_acquire(*, message_id: int, user) -> LeaseGrant | None:
     sql = (
         f"INSERT INTO {TABLE} (message_id, holder_id, token, acquired_at, expires_at) "
         f"SELECT %s, %s, %s, {now}, {expiry} "
-        f"WHERE EXISTS (SELECT 1 FROM {message_table} WHERE id = %s AND deleted_at IS NULL) "
+        f"WHERE EXISTS (SELECT 1 FROM {message_table} WHERE id = %s AND deleted_at IS NULL{_share_lock_sql()}) "
         f"ON CONFLICT (message_id) DO UPDATE SET holder_id = excluded.holder_id, "
         f"token = excluded.token, acquired_at = excluded.acquired_at, expires_at = excluded.expires_at "
         f"WHERE {TABLE}.expires_at <= {now} OR {TABLE}.holder_id = excluded.holder_id "
@@ -79,6 +81,8 @@ def lease_acquire(*, message_id: int, user) -> LeaseGrant | None:
 
 def lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
     """Extend the caller's valid lease by one TTL, keeping its token, or raise LeaseLost."""
+    if not _is_message_id(message_id):
+        raise LeaseLost()
     ttl = lease_ttl_seconds()
     now, expiry = _now_sql(), _expiry_sql()
     sql = (
@@ -96,6 +100,8 @@ def lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
 
 def lease_release(*, message_id: int, user, token: str) -> None:
     """Give up the caller's valid lease, or raise LeaseLost when the token is not it."""
+    if not _is_message_id(message_id):
+        raise LeaseLost()
     sql = f"DELETE FROM {TABLE} WHERE message_id = %s AND token = %s AND holder_id = %s AND expires_at > {_now_sql()}"
     with connection.cursor() as cursor:
         cursor.execute(sql, [message_id, token, user.pk])
@@ -105,6 +111,8 @@ def lease_release(*, message_id: int, user, token: str) -> None:
 
 def lease_break(*, message_id: int) -> bool:
     """Remove whatever lease the message has; return whether a valid one was broken."""
+    if not _is_message_id(message_id):
+        return False
     sql = f"DELETE FROM {TABLE} WHERE message_id = %s RETURNING expires_at > {_now_sql()}"
     with connection.cursor() as cursor:
         cursor.execute(sql, [message_id])
@@ -141,6 +149,21 @@ def lease_held_by_anyone() -> Exists:
 def lease_held_by_other(*, user) -> Exists:
     """Return a condition, for a Message query, that someone but the user holds a valid lease."""
     return Exists(EditLease.objects.filter(message=OuterRef("pk"), expires_at__gt=Now()).exclude(holder=user))
+
+
+def _is_message_id(message_id: int) -> bool:
+    # The ORM answers "no such row" for an id beyond the column's range (a URL can carry
+    # any number of digits); the raw statements here would crash in the driver instead.
+    low, high = connection.ops.integer_field_range(Message._meta.pk.get_internal_type())
+    return low <= message_id <= high
+
+
+def _share_lock_sql() -> str:
+    # PostgreSQL: a save's or a delete's lease check runs on a snapshot, which cannot see a
+    # lease granted after it was taken. Sharing the message row's lock makes a grant wait for
+    # a save or delete under way, and makes them wait for the grant (services.py locks the
+    # row before checking). SQLite runs one writer at a time, so it needs nothing.
+    return " FOR SHARE" if connection.vendor == "postgresql" else ""
 
 
 def _now_sql() -> str:

@@ -68,3 +68,18 @@ class EditLease(models.Model):
 
     def __str__(self) -> str:
         return f"lease on #{self.message_id}"
+
+
+class Token(models.Model):
+    """An API key. Only its SHA-256 is stored: a copy of the database holds no usable key."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    # The key's first characters, so a person can tell their tokens apart without the secret.
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… (user {self.user_id})"

@@ -46,6 +46,8 @@ class PreparedQuery:
         self._compiled: dict[str, tuple[type[Model], str, tuple, list[int]]] = {}
 
     def fetch(self, *values) -> list:
+        if not all(_fits_id_column(value) for value in values if isinstance(value, int)):
+            return []
         compiled = self._compiled.get(connection.vendor)
         if compiled is None:
             stand_ins = self._STAND_INS[: len(values)]
@@ -64,6 +66,13 @@ class PreparedQuery:
             if isinstance(expires, str):
                 row.lease_expires_at = _aware(parse_datetime(expires))
         return rows
+
+
+def _fits_id_column(value: int) -> bool:
+    # A URL can carry any number of digits. The ORM answers "no rows" for an integer beyond
+    # the column's range, except through a foreign key or raw SQL, where the driver crashes.
+    low, high = connection.ops.integer_field_range("BigIntegerField")
+    return low <= value <= high
 
 
 def _aware(value: datetime) -> datetime:
@@ -137,6 +146,8 @@ def message_body(message: Message) -> str:
 
 def revision_list(*, message_id: int, before: int | None = None, limit: int = HISTORY_PAGE_SIZE) -> RevisionPage:
     """Return a message's versions newest first, older than version ``before`` when given."""
+    if not _fits_id_column(message_id):
+        raise MessageNotFound()
     queryset = Revision.objects.filter(message_id=message_id).order_by("-version")
     if before is not None:
         queryset = queryset.filter(version__lt=before)
@@ -154,6 +165,8 @@ def revision_list(*, message_id: int, before: int | None = None, limit: int = HI
 
 def revision_get(*, message_id: int, version: int) -> Revision:
     """Return one version of a message with its author's name."""
+    if not _fits_id_column(message_id):
+        raise MessageNotFound()
     revision = (
         Revision.objects.filter(message_id=message_id, version=version)
         .annotate(author_name=F("author__username"), message_deleted_at=F("message__deleted_at"))

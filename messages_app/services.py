@@ -1,11 +1,13 @@
 """The use cases: every write to messages goes through one of these functions."""
 
+import hashlib
 import logging
+import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -14,6 +16,7 @@ from messages_app.errors import (
     BODY_EMPTY,
     NOT_TEXT,
     NUL_NOT_ALLOWED,
+    PROTECTED,
     SUBJECT_EMPTY,
     SUBJECT_TOO_LONG,
     BodyTooLarge,
@@ -26,7 +29,7 @@ from messages_app.errors import (
     VersionConflict,
 )
 from messages_app.leases import LeaseGrant
-from messages_app.models import EditLease, Message, Revision
+from messages_app.models import EditLease, Message, Revision, Token
 from messages_app.selectors import message_must_be_visible
 
 logger = logging.getLogger(__name__)
@@ -162,16 +165,20 @@ def message_save_edit(
     }
     if subject is not None:
         changes["subject"] = subject
-    published = False
+    published = block_done = False
     try:
         with transaction.atomic():
+            _lock_message_row(message_id)
             # Write, then publish: the row moves to the new key only if the version and the
             # lease are still what the caller started from, checked in this one statement.
-            published = bool(
-                Message.objects.filter(pk=message_id, version=base_version, deleted_at__isnull=True)
-                .filter(lease_condition)
-                .update(**changes)
+            publishable = Message.objects.filter(pk=message_id, version=base_version, deleted_at__isnull=True).filter(
+                lease_condition
             )
+            published = bool(publishable.filter(protected=False).update(**changes))
+            if not published and user_is_moderator(user):
+                # A protected message is frozen for everyone but moderators. Asked only after a
+                # refusal: the permission look-up costs queries the usual save does not need.
+                published = bool(publishable.filter(protected=True).update(**changes))
             if published:
                 if subject is None:
                     subject = Message.objects.filter(pk=message_id).values_list("subject", flat=True).get()
@@ -187,20 +194,25 @@ def message_save_edit(
                 )
                 if release_lease and lease_token:
                     EditLease.objects.filter(message_id=message_id, token=lease_token).delete()
+            block_done = True
     finally:
-        if not published:
+        # An error inside the block rolled the row back, so the file was never published
+        # either. Only a failed commit keeps it: the commit may have landed all the same.
+        if not (published and block_done):
             _body_delete_quietly(stored.key)
     if not published:
-        raise _refused_save_reason(message_id=message_id, base_version=base_version, lease_token=lease_token)
+        raise _refused_save_reason(message_id=message_id, user=user, base_version=base_version, lease_token=lease_token)
     return SavedEdit(message_id, new_version, subject, stored.size, stored.sha256, now)
 
 
-def _refused_save_reason(*, message_id: int, base_version: int, lease_token: str | None) -> Exception:
-    state = Message.objects.filter(pk=message_id).values("version", "deleted_at").first()
+def _refused_save_reason(*, message_id: int, user, base_version: int, lease_token: str | None) -> Exception:
+    state = Message.objects.filter(pk=message_id).values("version", "deleted_at", "protected").first()
     if state is None:
         return MessageNotFound()
     if state["deleted_at"] is not None:
         return MessageGone()
+    if state["protected"] and not user_is_moderator(user):
+        return NotAllowed(PROTECTED)
     if state["version"] != base_version:
         return VersionConflict(state["version"])
     if lease_token:
@@ -223,6 +235,7 @@ def message_delete(*, message_id: int, user, base_version: int | None = None) ->
     if base_version is not None:
         query = query.filter(version=base_version)
     with transaction.atomic():
+        _lock_message_row(message_id)
         deleted = query.update(deleted_at=timezone.now(), deleted_by=user)
         if deleted:
             # The caller's own lease, if any, dies with the message.
@@ -281,6 +294,15 @@ def message_lease_release(*, message_id: int, user, token: str | None) -> None:
     leases.lease_break(message_id=message_id)
 
 
+def _lock_message_row(message_id: int) -> None:
+    # Taken before the statement that checks the lease, so its snapshot includes every lease
+    # granted before the lock: lease_acquire shares this lock (see leases._share_lock_sql).
+    # Without it, on PostgreSQL a lease-less save or a delete could commit after a lease was
+    # granted, under the new holder's feet. SQLite's single writer makes it unnecessary.
+    if connection.features.has_select_for_update:
+        list(Message.objects.select_for_update(no_key=True).filter(pk=message_id).values_list("pk"))
+
+
 def _message_author_id(message_id: int) -> int:
     author_id = Message.objects.filter(pk=message_id).values_list("author_id", flat=True).first()
     if author_id is None:
@@ -294,3 +316,44 @@ def _body_delete_quietly(key: str) -> None:
     except Exception:
         # The DB never pointed at this file, so it is only an orphan; verify_storage finds it.
         logger.warning("could not delete unpublished body %s", key, exc_info=True)
+
+
+TOKEN_KEY_PREFIX = "mb_"
+# Recording every use would turn each API call into a write; once a minute still shows use.
+TOKEN_TOUCH_SECONDS = 60
+
+
+def token_hash(key: str) -> str:
+    """Return the digest under which an API token key is stored."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def token_create(*, user) -> tuple[Token, str]:
+    """Issue a new API token for the user; return it with its key, which is never stored."""
+    key = TOKEN_KEY_PREFIX + secrets.token_urlsafe(32)
+    token = Token.objects.create(
+        user=user, prefix=key[: len(TOKEN_KEY_PREFIX) + 6], key_hash=token_hash(key), created_at=timezone.now()
+    )
+    return token, key
+
+
+def token_authenticate(*, key: str):
+    """Return the active user whose unrevoked API token has this key, or None."""
+    token = (
+        Token.objects.select_related("user")
+        .filter(key_hash=token_hash(key), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= timedelta(seconds=TOKEN_TOUCH_SECONDS):
+        Token.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+def token_revoke(*, key: str) -> bool:
+    """Revoke the API token with this key; return whether a live token was revoked."""
+    return bool(
+        Token.objects.filter(key_hash=token_hash(key), revoked_at__isnull=True).update(revoked_at=timezone.now())
+    )
