@@ -13,7 +13,7 @@ def when(value: datetime | None, precision: str = "minutes") -> str:
     Django's |date filter goes through localisation machinery that costs more than the rest
     of a list row; strftime on an aware UTC datetime says the same thing.
     """
-    if value is None:
+    if not value:  # None, or "" for a missing variable, as Django's |date allows
         return ""
     shown = value.strftime("%Y-%m-%d %H:%M:%S" if precision == "seconds" else "%Y-%m-%d %H:%M")
     return format_html('<time datetime="{}">{}</time>', value.isoformat(), shown)
@@ -22,6 +22,6 @@ def when(value: datetime | None, precision: str = "minutes") -> str:
 @register.filter
 def clock(value: datetime | None) -> str:
     """Render a UTC timestamp's time of day as a <time> element, e.g. for a lease expiry."""
-    if value is None:
+    if not value:  # None, or "" for a missing variable, as Django's |date allows
         return ""
     return format_html('<time datetime="{}">{} UTC</time>', value.isoformat(), value.strftime("%H:%M:%S"))

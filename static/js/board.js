@@ -30,6 +30,26 @@
     }
     var timer = window.setInterval(renew, renewMs);
 
+    function resumeWithTypedText() {
+      // Take the lease again through the server's "resume" path: it keeps this text, and shows
+      // the stored version beside it when that moved on (or says who is editing now).
+      leaving = true;
+      window.clearInterval(timer);
+      var intent = document.createElement("input");
+      intent.type = "hidden";
+      intent.name = "intent";
+      intent.value = "resume";
+      form.appendChild(intent);
+      HTMLFormElement.prototype.submit.call(form);
+    }
+
+    function textWasRestored() {
+      var fields = form.querySelectorAll("input[name=subject], textarea[name=body]");
+      return Array.prototype.some.call(fields, function (field) {
+        return field.value !== field.defaultValue;
+      });
+    }
+
     form.addEventListener("submit", function () {
       // The save itself releases the lease; a beacon racing it would make the save fail.
       leaving = true;
@@ -48,10 +68,24 @@
     });
 
     window.addEventListener("pageshow", function (event) {
-      // Restored from the back-forward cache: the lease was released on pagehide.
-      if (event.persisted) window.location.reload();
+      // Back on this page after leaving it. From the back-forward cache: the lease went on
+      // pagehide, but the text on the page is the user's. Reloaded instead: the browser put
+      // the user's unsaved text back into a fresh form whose version and lease are new (it
+      // does so after "load"), and saving it would silently overwrite whatever was saved in
+      // between. Either way resume with the text, so the server shows it beside the stored one.
+      if (event.persisted || textWasRestored()) resumeWithTypedText();
     });
   }
+
+  // A refused save left the user's text in the "resume" form while someone else edits. When the
+  // message frees, "Edit it now" must carry that text into the editor, not open the stored one.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-edit-now]");
+    var resume = document.getElementById("resume-form");
+    if (!link || !resume) return;
+    event.preventDefault();
+    resume.requestSubmit();
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("edit-form");
