@@ -17,6 +17,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--to", choices=["local", "s3"], required=True, help="the storage to copy into")
+        parser.add_argument("--jobs", type=int, default=8, help="copies in flight at once (default %(default)s)")
 
     def handle(self, *args, **options):
         target = options["to"]
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         if target not in settings.MESSAGEBOARD_STORAGE_BACKENDS:
             raise CommandError("S3 is not configured: set AWS_STORAGE_BUCKET_NAME (and the other AWS_* variables).")
         with progress_bar(self, total=None, unit="files", verbosity=options["verbosity"]) as advance:
-            report = storage_migrate(to=target, progress=advance)
+            report = storage_migrate(to=target, jobs=max(1, options["jobs"]), progress=advance)
         for failure in report.failures:
             self.stderr.write(failure)
         self.stdout.write(
