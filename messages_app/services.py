@@ -92,6 +92,7 @@ def message_create(*, author, subject: str, body: str) -> Message:
     data = body_validate(body)
     now = timezone.now()
     stored = None
+    block_done = False
     try:
         with transaction.atomic():
             # The key names the message id, so the row comes first; readers cannot see it
@@ -122,8 +123,11 @@ def message_create(*, author, subject: str, body: str) -> Message:
                 author=author,
                 created_at=now,
             )
+            block_done = True
     except BaseException:
-        if stored is not None:
+        # Only an error inside the block surely rolled the row back; a failed commit may
+        # have landed, and then the file must stay (at worst an orphan for verify_storage).
+        if stored is not None and not block_done:
             _body_delete_quietly(stored.key)
         raise
     return message

@@ -31,6 +31,10 @@ from messages_app.forms import MessageEditForm, MessageForm, SignupForm
 
 EDIT_TEMPLATE = "messages_app/message_edit.html"
 WAIT_POLL_SECONDS = 5
+STALE_EDIT_FORM = (
+    "This edit form lacks the version or lease it was opened with, so it cannot be saved. "
+    "Your text is kept below: copy it and open the editor again."
+)
 
 
 def _error_page(request: HttpRequest, error: DomainError, *, kept: dict | None = None, message_id: int | None = None):
@@ -69,7 +73,8 @@ def _cursor_param(request: HttpRequest, name: str) -> int | None:
     raw = request.GET.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    # isdigit() alone also accepts digits int() refuses, such as "²".
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise ValueError(f"'{name}' must be a positive whole number.")
     return int(raw)
 
@@ -177,6 +182,9 @@ def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
         return _edit_page_or_wait(request, message_id, kept=kept)
     if not form.is_valid():
         message = selectors.message_get(message_id=message_id)
+        if form.has_error("base_version") or form.has_error("lease_token"):
+            # The template shows no errors of hidden fields: say what is wrong where it shows.
+            form.add_error(None, STALE_EDIT_FORM)
         lease_token = form.cleaned_data.get("lease_token") if hasattr(form, "cleaned_data") else None
         return render(
             request,

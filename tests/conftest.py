@@ -4,6 +4,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
+from messages_app.bodies import DurableFileSystemStorage
+
 # live_server runs beside sync Playwright, which Django would otherwise take for async code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -83,3 +85,52 @@ def browser_type_launch_args(browser_type_launch_args):
             "--no-first-run",
         ],
     }
+
+
+@pytest.fixture
+def moderator(make_user):
+    from django.contrib.auth.models import Permission
+
+    user = make_user("mod")
+    user.user_permissions.add(Permission.objects.get(codename="moderate_message"))
+    return user
+
+
+@pytest.fixture
+def body_files(body_storage):
+    """Return a function listing every file under the body storage, relative to its root."""
+
+    def files() -> set[str]:
+        return {path.relative_to(body_storage).as_posix() for path in body_storage.rglob("*") if path.is_file()}
+
+    return files
+
+
+class OpenCountingStorage(DurableFileSystemStorage):
+    """The local body storage, recording every key it opens."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.opened: list[str] = []
+
+    def _open(self, name, mode="rb"):
+        self.opened.append(name)
+        return super()._open(name, mode)
+
+
+@pytest.fixture
+def opened_bodies(settings, body_storage) -> list[str]:
+    """Swap in a body storage that records opened keys, and return that record."""
+    from django.core.files.storage import storages
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "messages": {"BACKEND": "tests.conftest.OpenCountingStorage", "OPTIONS": {"location": str(body_storage)}},
+    }
+    return storages["messages"].opened
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Hash test passwords cheaply: the default hasher costs most of a second per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
