@@ -205,7 +205,14 @@ def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
             release_lease=True,
         )
     except (VersionConflict, LeaseLost, LeaseHeld) as refused:
-        notice = f"Your save was refused: {refused.detail} Your text is kept below."
+        notice = f"Your save was refused. {refused.detail} Your text is kept below."
+        holder = selectors.message_lease(message_id=message_id)
+        if holder is not None and holder.holder == request.user.get_username():
+            # The user's other tab holds the lease: taking it back here unasked would make
+            # that tab's next save fail in turn. Offer it as a choice instead.
+            message = selectors.message_get(message_id=message_id)
+            context = _edit_context(message, None, lease_mode="elsewhere", lease=holder, kept=kept, notice=notice)
+            return render(request, EDIT_TEMPLATE, context, status=409)
         return _edit_page_or_wait(request, message_id, kept=kept, notice=notice, status=409)
     except InvalidBody as error:
         form.add_error(error.field, error.detail)

@@ -25,7 +25,7 @@ def hidden(page: str, name: str) -> str:
 
 
 def textarea(page: str, name: str = "body") -> str:
-    match = re.search(rf'<textarea name="{name}"[^>]*>\n?(.*?)</textarea>', page, re.S)
+    match = re.search(rf'<textarea [^>]*name="{name}"[^>]*>\n?(.*?)</textarea>', page, re.S)
     assert match, f"no {name} textarea"
     return match.group(1)
 
@@ -211,9 +211,13 @@ def test_second_tab_takes_the_lease_and_the_first_tabs_save_is_refused_keeping_i
     response = post_save(alice_client, message, first_token, base_version, subject="Mine", body="typed in tab one")
     assert response.status_code == 409
     page = html(response)
-    assert "Your save was refused: Your editing lease is no longer valid" in page
+    assert "Your save was refused. Your editing lease is no longer valid" in page
     assert textarea(page) == "typed in tab one"
     assert 'value="Mine"' in page
+    # The second tab keeps its lease: the first is offered to continue, not given it unasked.
+    assert "You are editing this message in another tab or window" in page
+    assert 'name="intent" value="resume"' in page
+    assert EditLease.objects.get(message=message).token == second_token
     message.refresh_from_db()
     assert message.version == 1
     assert Revision.objects.count() == 1
