@@ -85,6 +85,11 @@ def body_read(key: str) -> str:
     return text
 
 
+def body_uncache(key: str) -> None:
+    """Drop a body's cached text, so that the next read comes from storage."""
+    cache.delete(CACHE_PREFIX + key)
+
+
 def body_delete(key: str) -> None:
     """Delete a body's file; a key that is already gone is not an error."""
     cache.delete(CACHE_PREFIX + key)
@@ -192,7 +197,12 @@ def body_listing(storage: Storage | None = None) -> Iterator[ListedBody]:
 
 def _walk_sorted(path: str, key: str) -> Iterator[ListedBody]:
     try:
-        entries = sorted(os.scandir(path), key=lambda entry: entry.name.encode())
+        # A directory's keys all continue with "/": sorting it by name alone would put "ab/…"
+        # before "ab-x", which byte order of the full key puts after it.
+        entries = sorted(
+            os.scandir(path),
+            key=lambda entry: entry.name.encode() + (b"/" if entry.is_dir(follow_symlinks=False) else b""),
+        )
     except FileNotFoundError:
         return
     for entry in entries:
@@ -251,4 +261,5 @@ def batched_durability() -> Iterator[None]:
         yield
     finally:
         _SYNC_EACH_WRITE.set(previous)
-    os.sync()
+        # Also when the batch fails: rows of the batches before it are committed already.
+        os.sync()

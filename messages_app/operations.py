@@ -17,7 +17,7 @@ from typing import Literal, TextIO
 
 from django.contrib.auth import get_user_model
 from django.core.management.color import no_style
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.db.models.functions import Collate
 from django.utils import timezone
@@ -147,6 +147,9 @@ def storage_repair_checksums(report: StorageReport) -> int:
         with transaction.atomic():
             Revision.objects.filter(pk=finding.revision_id).update(size=size, sha256=sha256)
             Message.objects.filter(body=finding.key).update(size=size, sha256=sha256)
+        # A text cached before the damage would keep some readers on other content than the
+        # recorded checksum now describes.
+        bodies.body_uncache(finding.key)
         repaired += 1
     return repaired
 
@@ -158,6 +161,10 @@ class MigrationReport:
     failures: list[str] = field(default_factory=list)
 
 
+class StorageUnreachable(Exception):
+    """The storage to migrate to does not answer: nothing was copied."""
+
+
 def storage_migrate(*, to: str, jobs: int = 8, progress: Progress = _no_progress) -> MigrationReport:
     """Copy every body file from the storage in use to the ``to`` storage, verifying each copy.
 
@@ -167,6 +174,11 @@ def storage_migrate(*, to: str, jobs: int = 8, progress: Progress = _no_progress
     """
     target = bodies.storage_for(to)
     source = bodies.messages_storage()
+    try:
+        # A wrong bucket or credentials would otherwise fail once per file, millions of times.
+        next(bodies.body_listing(target), None)
+    except Exception as error:
+        raise StorageUnreachable(f"the {to!r} storage cannot be listed: {error}") from error
     report = MigrationReport()
     revisions = Revision.objects.order_by("id").values_list("body", "sha256").iterator(chunk_size=CHUNK)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -183,17 +195,22 @@ def storage_migrate(*, to: str, jobs: int = 8, progress: Progress = _no_progress
 
 
 def _copy_one(key: str, sha256: str, source, target) -> str:
-    if _sha256_of(key, target) == sha256:
-        return "skipped"
     try:
-        data = bodies.body_read_bytes(key, source)
-    except FileNotFoundError:
-        return f"{key}: missing from the source"
-    if hashlib.sha256(data).hexdigest() != sha256:
-        return f"{key}: the source file does not match its recorded sha256; not copied"
-    bodies.body_copy(key, data, to=target)
-    if _sha256_of(key, target) != sha256:
-        return f"{key}: the copy does not read back with the recorded sha256"
+        if _sha256_of(key, target) == sha256:
+            return "skipped"
+        try:
+            data = bodies.body_read_bytes(key, source)
+        except FileNotFoundError:
+            return f"{key}: missing from the source"
+        if hashlib.sha256(data).hexdigest() != sha256:
+            return f"{key}: the source file does not match its recorded sha256; not copied"
+        bodies.body_copy(key, data, to=target)
+        if _sha256_of(key, target) != sha256:
+            return f"{key}: the copy does not read back with the recorded sha256"
+    except Exception as error:
+        # One file's dropped connection or throttled request must not stop a copy of millions:
+        # it is reported, the run exits non-zero, and the next run copies what is left.
+        return f"{key}: {type(error).__name__}: {error}"
     return "copied"
 
 
@@ -313,7 +330,7 @@ def messages_export(*, out: TextIO, progress: Progress = _no_progress) -> int:
                         "created_at": revision["created_at"].isoformat(),
                         "size": revision["size"],
                         "sha256": revision["sha256"],
-                        "body": bodies.body_read_bytes(revision["body"]).decode("utf-8"),
+                        "body": _exported_body(message["id"], revision),
                     }
                     for revision in revisions.get(message["id"], [])
                 ],
@@ -321,6 +338,21 @@ def messages_export(*, out: TextIO, progress: Progress = _no_progress) -> int:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             exported += 1
             progress(1)
+
+
+class ExportFailed(Exception):
+    """A body that cannot go into an export as it is: the export would not import again."""
+
+
+def _exported_body(message_id: int, revision: dict) -> str:
+    where = f"message {message_id} version {revision['version']}: its body file {revision['body']}"
+    try:
+        data = bodies.body_read_bytes(revision["body"])
+    except FileNotFoundError:
+        raise ExportFailed(f"{where} is missing; verify_storage lists every damaged file") from None
+    if hashlib.sha256(data).hexdigest() != revision["sha256"]:
+        raise ExportFailed(f"{where} does not match its sha256; verify_storage lists every damaged file")
+    return data.decode("utf-8")
 
 
 class ImportRefused(ValueError):
@@ -351,79 +383,170 @@ def messages_import(*, lines: Iterable[str], progress: Progress = _no_progress) 
     return imported
 
 
+@dataclass(slots=True)
+class _ImportedRevision:
+    version: int
+    subject: str
+    author: str
+    created_at: datetime
+    data: bytes
+
+
+@dataclass(slots=True)
+class _ImportedMessage:
+    number: int
+    id: int
+    subject: str
+    author: str
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+    deleted_at: datetime | None
+    deleted_by: str | None
+    protected: bool
+    revisions: list[_ImportedRevision]
+
+    def names(self) -> set[str]:
+        names = {self.author, self.updated_by, *(revision.author for revision in self.revisions)}
+        return names | ({self.deleted_by} if self.deleted_by else set())
+
+
 def _import_batch(batch: list[tuple[int, dict]], users: dict[str, int]) -> int:
-    names = set()
-    for _, record in batch:
-        names.update(n for n in (record.get("author"), record.get("updated_by"), record.get("deleted_by")) if n)
-        names.update(r.get("author") for r in record.get("revisions", []) if r.get("author"))
-    _ensure_users(names - users.keys(), users)
-    ids = [record.get("id") for _, record in batch]
-    taken = set(Message.objects.filter(id__in=ids).values_list("id", flat=True))
+    # Everything that can be checked is checked before anything is written, and the rows
+    # (people included) go in one transaction: a refused batch leaves nothing behind.
+    parsed = [_parse_record(number, record) for number, record in batch]
+    seen: dict[int, int] = {}
+    for message in parsed:
+        if message.id in seen:
+            raise ImportRefused(
+                f"line {message.number}: message {message.id} appears twice (first on line {seen[message.id]})"
+            )
+        seen[message.id] = message.number
+    taken = set(Message.objects.filter(id__in=seen).values_list("id", flat=True))
     if taken:
         raise ImportRefused(f"messages {sorted(taken)[:10]} already exist: import into an empty board")
-    messages, revisions, written = [], [], []
+    written: list[str] = []
+    known = set(users)
     try:
-        for number, record in batch:
-            message, message_revisions = _records_to_rows(number, record, users, written)
-            messages.append(message)
-            revisions.extend(message_revisions)
+        keys = []
+        for message in parsed:
+            keys.append([])
+            for revision in message.revisions:
+                stored = bodies.body_save(message_id=message.id, version=revision.version, data=revision.data)
+                written.append(stored.key)
+                keys[-1].append(stored)
         with transaction.atomic():
+            _ensure_users(set().union(*(message.names() for message in parsed)) - users.keys(), users)
+            messages, revisions = _rows(parsed, keys, users)
             Message.objects.bulk_create(messages, batch_size=CHUNK)
             Revision.objects.bulk_create(revisions, batch_size=CHUNK)
+    except DatabaseError as error:
+        _forget_import(written, users, known)
+        lines = f"{parsed[0].number}-{parsed[-1].number}"
+        raise ImportRefused(f"lines {lines}: the database refused them ({error})") from error
     except BaseException:
-        for key in written:
-            bodies.body_delete(key)
+        _forget_import(written, users, known)
         raise
-    return len(messages)
+    return len(parsed)
 
 
-def _records_to_rows(number: int, record: dict, users: dict[str, int], written: list[str]):
+def _forget_import(written: list[str], users: dict[str, int], known: set[str]) -> None:
+    for key in written:
+        bodies.body_delete(key)
+    # The people created with the batch were rolled back with it.
+    for name in set(users) - known:
+        del users[name]
+
+
+def _parse_record(number: int, record: dict) -> _ImportedMessage:
     try:
-        message_id = int(record["id"])
-        version = int(record["version"])
-        revision_records = sorted(record["revisions"], key=lambda r: r["version"])
-        if [r["version"] for r in revision_records] != list(range(1, version + 1)):
-            raise ImportRefused(f"line {number}: versions are not 1..{version}")
+        version = _integer(record["version"])
         revisions = []
-        for revision in revision_records:
+        for revision in sorted(record["revisions"], key=lambda r: r["version"]):
             data = revision["body"].encode("utf-8")
             if hashlib.sha256(data).hexdigest() != revision["sha256"]:
                 raise ImportRefused(f"line {number}: version {revision['version']}'s body does not match its sha256")
-            stored = bodies.body_save(message_id=message_id, version=revision["version"], data=data)
-            written.append(stored.key)
             revisions.append(
-                Revision(
-                    message_id=message_id,
-                    version=revision["version"],
-                    subject=revision["subject"],
-                    body=stored.key,
-                    size=stored.size,
-                    sha256=stored.sha256,
-                    author_id=users[revision["author"]],
+                _ImportedRevision(
+                    version=_integer(revision["version"]),
+                    subject=_text(revision["subject"]),
+                    author=_text(revision["author"]),
                     created_at=_timestamp(revision["created_at"]),
+                    data=data,
                 )
             )
-        current = revisions[-1]
-        message = Message(
+        if version < 1 or [revision.version for revision in revisions] != list(range(1, version + 1)):
+            raise ImportRefused(f"line {number}: versions are not 1..{version}")
+        message_id = _integer(record["id"])
+        if not 1 <= message_id < 2**63:
+            raise ValueError(f"not an id: {message_id}")
+        return _ImportedMessage(
+            number=number,
             id=message_id,
-            subject=record["subject"],
-            body=current.body.name,
-            version=version,
-            size=current.size,
-            sha256=current.sha256,
-            author_id=users[record["author"]],
+            subject=_text(record["subject"]),
+            author=_text(record["author"]),
             created_at=_timestamp(record["created_at"]),
             updated_at=_timestamp(record["updated_at"]),
-            updated_by_id=users[record["updated_by"]],
+            updated_by=_text(record["updated_by"]),
             deleted_at=_timestamp(record["deleted_at"]) if record.get("deleted_at") else None,
-            deleted_by_id=users[record["deleted_by"]] if record.get("deleted_by") else None,
+            deleted_by=_text(record["deleted_by"]) if record.get("deleted_by") else None,
             protected=bool(record.get("protected", False)),
+            revisions=revisions,
         )
-        return message, revisions
     except ImportRefused:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError, UnicodeEncodeError) as error:
         raise ImportRefused(f"line {number}: not a message record ({error!r})") from None
+
+
+def _rows(parsed: list[_ImportedMessage], keys: list[list[bodies.StoredBody]], users: dict[str, int]):
+    messages, revisions = [], []
+    for message, stored in zip(parsed, keys, strict=True):
+        for revision, body in zip(message.revisions, stored, strict=True):
+            revisions.append(
+                Revision(
+                    message_id=message.id,
+                    version=revision.version,
+                    subject=revision.subject,
+                    body=body.key,
+                    size=body.size,
+                    sha256=body.sha256,
+                    author_id=users[revision.author],
+                    created_at=revision.created_at,
+                )
+            )
+        current = stored[-1]
+        messages.append(
+            Message(
+                id=message.id,
+                subject=message.subject,
+                body=current.key,
+                version=len(message.revisions),
+                size=current.size,
+                sha256=current.sha256,
+                author_id=users[message.author],
+                created_at=message.created_at,
+                updated_at=message.updated_at,
+                updated_by_id=users[message.updated_by],
+                deleted_at=message.deleted_at,
+                deleted_by_id=users[message.deleted_by] if message.deleted_by else None,
+                protected=message.protected,
+            )
+        )
+    return messages, revisions
+
+
+def _integer(value) -> int:
+    # JSON's true is an int to Python, and 1.5 would be truncated: both are malformed here.
+    if type(value) is not int:
+        raise TypeError(f"not an integer: {value!r}")
+    return value
+
+
+def _text(value) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"not a non-empty string: {value!r}")
+    return value
 
 
 def _timestamp(value: str) -> datetime:

@@ -1,30 +1,212 @@
+import io
+import itertools
 import os
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django.core.files.storage import storages
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
+from messages_app import bodies
 from messages_app.bodies import DurableFileSystemStorage
+
+# The real S3-compatible server (moto over HTTP), for the tests that run on both storages.
+pytest_plugins = ["tests.s3_server"]
 
 # live_server runs beside sync Playwright, which Django would otherwise take for async code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+STORAGE_BACKENDS = ("local", "s3")
+
+
+_BACKEND_OF_TEST = pytest.StashKey[dict[str, str]]()
+
+
+def pytest_generate_tests(metafunc):
+    """Run tests marked both_storages once per body storage backend: ids show [local] or [s3]."""
+    marker = metafunc.definition.get_closest_marker("both_storages")
+    if marker is None or metafunc.definition.get_closest_marker("local_storage_only"):
+        return
+    metafunc.parametrize("body_storage", STORAGE_BACKENDS, indirect=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    config.stash[_BACKEND_OF_TEST] = {
+        item.nodeid: item.callspec.params["body_storage"]
+        for item in items
+        if "body_storage" in getattr(getattr(item, "callspec", None), "params", {})
+    }
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Count the tests run per storage backend, so a quiet CI log still shows both ran."""
+    backend_of = config.stash.get(_BACKEND_OF_TEST, {})
+    if not backend_of:
+        return
+    tally = {backend: Counter() for backend in STORAGE_BACKENDS}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            backend = backend_of.get(getattr(report, "nodeid", ""))
+            if backend:
+                tally[backend][outcome] += 1
+    terminalreporter.write_sep("-", "tests run on each body storage backend")
+    for backend, counts in tally.items():
+        terminalreporter.write_line(f"{backend}: " + (", ".join(f"{n} {o}" for o, n in counts.items()) or "none"))
+
+
+@dataclass(frozen=True)
+class BodyStore:
+    """The body storage a test runs on, seen from the outside: what is stored, and under which key."""
+
+    backend: str  # "local" or "s3"
+    media: Path  # the local storage's folder (the migration target or source when on S3)
+    config: dict  # the STORAGES entry
+
+    def stored_keys(self) -> set[str]:
+        """Return every key stored under the body prefix, temporary files included."""
+        return {listed.key for listed in bodies.body_listing()}
+
+    def read(self, key: str) -> bytes:
+        return bodies.body_read_bytes(key)
+
+    def remove(self, key: str) -> None:
+        """Delete a file behind the file handler's back (no cache involved), as damage would."""
+        storages["messages"].delete(key)
+
+    def overwrite(self, key: str, data: bytes) -> None:
+        """Replace a file's bytes behind the file handler's back, as a damaged disk would."""
+        bodies.body_copy(key, data, to=storages["messages"])
+
+    def path(self, key: str) -> Path:
+        """Return a key's local path; only for tests about the local disk."""
+        assert self.backend == "local", "a local path on the S3 backend"
+        return self.media / key
+
+
+_cache_namespaces = itertools.count(1)
+_RUN = secrets.token_hex(4)
+
 
 @pytest.fixture(autouse=True)
-def body_storage(settings, tmp_path):
-    """Give every test its own empty local body storage and an empty cache."""
+def cache_namespace(settings):
+    """Give every test a cache of its own by key prefix, without flushing a shared Redis.
+
+    cache.clear() on Redis is FLUSHDB: it would wipe every other run's keys (and a second
+    test run or the board itself may share that Redis).
+    """
+    prefix = f"test-{_RUN}-{os.getpid()}-{next(_cache_namespaces)}"
+    settings.CACHES = {alias: {**config, "KEY_PREFIX": prefix} for alias, config in settings.CACHES.items()}
+    yield prefix
+    used = caches["default"]
+    if isinstance(used, RedisCache):
+        # Remove this test's keys only (sessions, bodies), so runs leave no litter behind.
+        client = used._cache.get_client(None, write=True)
+        doomed = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if doomed:
+            client.delete(*doomed)
+
+
+@pytest.fixture(autouse=True)
+def body_storage(request, settings, tmp_path, cache_namespace) -> BodyStore:
+    """Give every test its own empty body storage: local by default, or S3 when parametrized.
+
+    ``pytest.mark.both_storages`` parametrizes this fixture indirectly with "local" and "s3".
+    """
+    backend = getattr(request, "param", "local")
     media = tmp_path / "media"
+    local = {"BACKEND": "messages_app.bodies.DurableFileSystemStorage", "OPTIONS": {"location": str(media)}}
     settings.MEDIA_ROOT = str(media)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "messages": {
-            "BACKEND": "messages_app.bodies.DurableFileSystemStorage",
-            "OPTIONS": {"location": str(media)},
-        },
+    configured = {"local": local}
+    if backend == "s3":
+        configured["s3"] = request.getfixturevalue("s3_storage")
+    else:
+        assert backend == "local", backend
+    settings.MESSAGEBOARD_STORAGE = backend
+    settings.MESSAGEBOARD_STORAGE_BACKENDS = configured
+    settings.STORAGES = {**settings.STORAGES, "messages": configured[backend]}
+    return BodyStore(backend=backend, media=media, config=configured[backend])
+
+
+@pytest.fixture
+def other_backend(request, settings, body_storage) -> str:
+    """Configure the backend the test does not run on, as migrate_storage's target; return its name."""
+    if body_storage.backend == "s3":
+        return "local"
+    settings.MESSAGEBOARD_STORAGE_BACKENDS = {
+        **settings.MESSAGEBOARD_STORAGE_BACKENDS,
+        "s3": request.getfixturevalue("s3_storage"),
     }
-    cache.clear()
-    yield media
-    cache.clear()
+    return "s3"
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    code: int  # the exit status manage.py would give
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run_command():
+    """Return a function running a management command, returning its exit status and output."""
+
+    def run(name: str, *args: str, verbosity: int = 1) -> CommandRun:
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            call_command(name, *args, stdout=out, stderr=err, verbosity=verbosity)
+        except CommandError as error:
+            # manage.py prints the error on stderr and exits with its returncode.
+            err.write(f"CommandError: {error}\n")
+            return CommandRun(error.returncode, out.getvalue(), err.getvalue())
+        return CommandRun(0, out.getvalue(), err.getvalue())
+
+    return run
+
+
+def database_url() -> str:
+    """Return a DATABASE_URL for the test database, for a manage.py run in another process."""
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user, host, port = settings_dict["USER"], settings_dict["HOST"] or "127.0.0.1", settings_dict["PORT"] or 5432
+    return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"
+
+
+@pytest.fixture
+def board_env(body_storage) -> dict[str, str]:
+    """Return the environment a separate board process needs to use this test's database and storage.
+
+    On S3 it is configured the way an operator would: MESSAGEBOARD_STORAGE=s3 and AWS_* variables.
+    """
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "messageboard.settings",
+        "DATABASE_URL": database_url(),
+        "MEDIA_ROOT": str(body_storage.media),
+        "MESSAGEBOARD_STORAGE": body_storage.backend,
+    }
+    # Its cache would have no per-test key prefix: left out, the process caches in its own memory.
+    env.pop("REDIS_URL", None)
+    if body_storage.backend == "s3":
+        options = body_storage.config["OPTIONS"]
+        env.update(
+            AWS_STORAGE_BUCKET_NAME=options["bucket_name"],
+            AWS_S3_ENDPOINT_URL=options["endpoint_url"],
+            AWS_ACCESS_KEY_ID=options["access_key"],
+            AWS_SECRET_ACCESS_KEY=options["secret_key"],
+            AWS_S3_REGION_NAME=options["region_name"],
+            AWS_S3_ADDRESSING_STYLE=options["addressing_style"],
+        )
+    return env
 
 
 @pytest.fixture
@@ -98,12 +280,8 @@ def moderator(make_user):
 
 @pytest.fixture
 def body_files(body_storage):
-    """Return a function listing every file under the body storage, relative to its root."""
-
-    def files() -> set[str]:
-        return {path.relative_to(body_storage).as_posix() for path in body_storage.rglob("*") if path.is_file()}
-
-    return files
+    """Return a function listing every key in the body storage (local or S3)."""
+    return body_storage.stored_keys
 
 
 class OpenCountingStorage(DurableFileSystemStorage):
@@ -120,12 +298,11 @@ class OpenCountingStorage(DurableFileSystemStorage):
 
 @pytest.fixture
 def opened_bodies(settings, body_storage) -> list[str]:
-    """Swap in a body storage that records opened keys, and return that record."""
-    from django.core.files.storage import storages
-
+    """Swap in a body storage that records the keys it reads (local or S3), and return that record."""
+    counting = {"local": "tests.conftest.OpenCountingStorage", "s3": "tests.s3_server.GetCountingS3Storage"}
     settings.STORAGES = {
         **settings.STORAGES,
-        "messages": {"BACKEND": "tests.conftest.OpenCountingStorage", "OPTIONS": {"location": str(body_storage)}},
+        "messages": {**body_storage.config, "BACKEND": counting[body_storage.backend]},
     }
     return storages["messages"].opened
 

@@ -15,7 +15,7 @@ from django.db import DatabaseError, connection
 from messages_app import selectors, services
 from messages_app.models import Message, Revision
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.both_storages]
 
 CRASH = "simulated failure in the database step"
 TRIGGERS = {

@@ -1,7 +1,6 @@
 """A save killed for real (SIGKILL) between writing its file and committing its row."""
 
 import io
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +10,6 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from messages_app import selectors
 from messages_app.models import Revision
@@ -44,20 +42,14 @@ SAVE_THEN_HANG = textwrap.dedent(
 )
 
 
+@pytest.mark.both_storages
 @pytest.mark.django_db(transaction=True)
-def test_save_killed_between_file_and_commit_leaves_old_version_and_one_orphan(make_message, body_storage, settings):
+def test_save_killed_between_file_and_commit_leaves_old_version_and_one_orphan(make_message, body_storage, board_env):
     message = make_message(body="the old version\n")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "messageboard.settings",
-        "DATABASE_URL": _database_url(),
-        "MEDIA_ROOT": str(body_storage),
-        "MESSAGEBOARD_STORAGE": "local",
-    }
     child = subprocess.Popen(
         [sys.executable, "-c", SAVE_THEN_HANG, str(message.pk), "alice"],
         cwd=ROOT,
-        env=env,
+        env=board_env,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -72,7 +64,7 @@ def test_save_killed_between_file_and_commit_leaves_old_version_and_one_orphan(m
             child.kill()
         child.stdout.close()
 
-    assert (body_storage / written_key).is_file()
+    assert written_key in body_storage.stored_keys()
     current = selectors.message_get(message_id=message.pk)
     assert current.version == 1
     assert selectors.message_body(current) == "the old version\n"
@@ -85,13 +77,5 @@ def test_save_killed_between_file_and_commit_leaves_old_version_and_one_orphan(m
     assert f"orphan    {written_key}:" in report.getvalue()
     assert "0 missing, 1 orphans, 0 checksum mismatches" in report.getvalue()
     call_command("verify_storage", "--orphan-grace", "0", "--delete-orphans", verbosity=0)
-    assert not (body_storage / written_key).exists()
+    assert body_storage.stored_keys() == {message.body.name}
     call_command("verify_storage", "--orphan-grace", "0", verbosity=0)
-
-
-def _database_url() -> str:
-    settings_dict = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{settings_dict['NAME']}"
-    user, host, port = settings_dict["USER"], settings_dict["HOST"] or "127.0.0.1", settings_dict["PORT"] or 5432
-    return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"

@@ -7,7 +7,7 @@ import_messages on an empty board reproduces every version byte for byte.
 from django.core.management.base import BaseCommand, CommandError
 
 from messages_app.management.progress import progress_bar
-from messages_app.operations import messages_export
+from messages_app.operations import ExportFailed, messages_export
 
 
 class Command(BaseCommand):
@@ -27,6 +27,8 @@ class Command(BaseCommand):
                     progress_bar(self, total=None, unit="messages", verbosity=options["verbosity"]) as advance,
                 ):
                     count = messages_export(out=out, progress=advance)
+        except ExportFailed as error:
+            raise CommandError(f"The export stopped: {error}.") from error
         except OSError as error:
             raise CommandError(f"Cannot write {path}: {error.strerror}.") from error
         if path != "-":

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from messages_app.management.progress import progress_bar
-from messages_app.operations import storage_migrate
+from messages_app.operations import StorageUnreachable, storage_migrate
 
 
 class Command(BaseCommand):
@@ -25,8 +25,11 @@ class Command(BaseCommand):
             raise CommandError(f"The board already uses {target!r} storage; --to must name the other one.")
         if target not in settings.MESSAGEBOARD_STORAGE_BACKENDS:
             raise CommandError("S3 is not configured: set AWS_STORAGE_BUCKET_NAME (and the other AWS_* variables).")
-        with progress_bar(self, total=None, unit="files", verbosity=options["verbosity"]) as advance:
-            report = storage_migrate(to=target, jobs=max(1, options["jobs"]), progress=advance)
+        try:
+            with progress_bar(self, total=None, unit="files", verbosity=options["verbosity"]) as advance:
+                report = storage_migrate(to=target, jobs=max(1, options["jobs"]), progress=advance)
+        except StorageUnreachable as error:
+            raise CommandError(f"Nothing was copied: {error}") from error
         for failure in report.failures:
             self.stderr.write(failure)
         self.stdout.write(

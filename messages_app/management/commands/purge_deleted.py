@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from messages_app.management.progress import progress_bar
 from messages_app.operations import message_purge_deleted
@@ -19,7 +20,12 @@ def parse_age(text: str) -> timedelta:
     match = re.fullmatch(r"(\d+)([wdhms])", text.strip())
     if not match:
         raise CommandError(f"--older-than must look like 30d, 12h, 90m, 45s or 2w, not {text!r}.")
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        age = timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+        timezone.now() - age
+    except OverflowError:
+        raise CommandError(f"--older-than {text.strip()} reaches back before the calendar (year 1).") from None
+    return age
 
 
 class Command(BaseCommand):
