@@ -22,6 +22,7 @@ from ninja.utils import check_csrf
 
 from messages_app import selectors, services
 from messages_app.errors import (
+    AlreadyCurrent,
     BodyTooLarge,
     DomainError,
     InvalidBody,
@@ -43,6 +44,7 @@ MAX_ID = 2**63 - 1
 MAX_VERSION = 2**31 - 1
 MAX_PAGE = 200
 HISTORY_PAGE = selectors.HISTORY_PAGE_SIZE
+LEASE_EVENT_PAGE = selectors.LEASE_EVENT_PAGE_SIZE
 
 BAD_CREDENTIALS = "The username or password is wrong."
 SIGN_IN = "Sign in first: send 'Authorization: Bearer <token>' (POST /api/auth/token gives one) or use a session."
@@ -80,6 +82,7 @@ DOMAIN_ERRORS: list[tuple[type[DomainError], int, str]] = [
     (LeaseHeld, 423, "locked"),
     (LeaseLost, 409, "lease_lost"),
     (VersionConflict, 412, "version_conflict"),
+    (AlreadyCurrent, 400, "invalid"),
 ]
 
 HTTP_ERROR_CODES = {
@@ -301,6 +304,18 @@ class LeaseGrantOut(Schema):
     ttl_seconds: int
 
 
+class LeaseEventOut(Schema):
+    event: str = Field(description="acquired, released, expired, replaced or broken.")
+    user: str = Field(description="The holder the event is about.")
+    by: str | None = Field(description="The moderator who broke the lease; null for every other event.")
+    at: datetime
+
+
+class LeaseEventPageOut(Schema):
+    items: list[LeaseEventOut]
+    next_cursor: str | None
+
+
 class CredentialsIn(Schema):
     # PostgreSQL refuses NUL in a query string, so such a username must not reach the look-up.
     username: str = Field(pattern=r"^[^\x00]*$")
@@ -436,6 +451,10 @@ def _revision(revision) -> dict:
         "sha256": revision.sha256,
         "subject": revision.subject,
     }
+
+
+def _lease_event(event) -> dict:
+    return {"event": event.event, "user": event.user_name, "by": event.by_name, "at": event.at}
 
 
 def _grant(grant: LeaseGrant) -> dict:
@@ -705,6 +724,58 @@ def lease_release(
     return _no_content()
 
 
+@api.get(
+    "/messages/{int:message_id}/lease/events",
+    response={200: LeaseEventPageOut, 401: ErrorOut, 403: ErrorOut, **READ_ERRORS},
+    operation_id="lease_events",
+    tags=["leases"],
+    summary="Who held the message's lease: its transitions, newest first (moderators only)",
+    description=(
+        "`acquired`; `released`; `expired` (found expired when someone else took the lease); "
+        "`replaced` (the holder took it again, and the old token died); `broken` (`by` names the "
+        "moderator). Renewals are not events."
+    ),
+)
+def lease_events(
+    request: HttpRequest,
+    message_id: int = Path(..., ge=1, le=MAX_ID),
+    limit: int = Query(LEASE_EVENT_PAGE, ge=1, le=MAX_PAGE),
+    cursor: str = Query(None, description="next_cursor of the previous page."),
+):
+    before = _cursor_decode("e", cursor, maximum=MAX_ID)
+    page = selectors.lease_event_list(message_id=message_id, viewer=request.auth, before=before, limit=limit)
+    return {"items": [_lease_event(e) for e in page.items], "next_cursor": _cursor_encode("e", page.next_before)}
+
+
+# Moderation ------------------------------------------------------------------------------
+
+
+@api.post(
+    "/messages/{int:message_id}/protect",
+    response={200: MessageOut, **WRITE_ERRORS},
+    operation_id="message_protect",
+    tags=["moderation"],
+    summary="Protect a message: only moderators can edit it then (moderators only)",
+    openapi_extra={"responses": {200: {"headers": ETAG}}},
+)
+def message_protect(request: HttpRequest, response: HttpResponse, message_id: int = Path(..., ge=1, le=MAX_ID)):
+    services.message_protect(message_id=message_id, user=request.auth)
+    return _message_full(selectors.message_get(message_id=message_id), response)
+
+
+@api.post(
+    "/messages/{int:message_id}/unprotect",
+    response={200: MessageOut, **WRITE_ERRORS},
+    operation_id="message_unprotect",
+    tags=["moderation"],
+    summary="Unprotect a message: everyone can edit it again (moderators only)",
+    openapi_extra={"responses": {200: {"headers": ETAG}}},
+)
+def message_unprotect(request: HttpRequest, response: HttpResponse, message_id: int = Path(..., ge=1, le=MAX_ID)):
+    services.message_unprotect(message_id=message_id, user=request.auth)
+    return _message_full(selectors.message_get(message_id=message_id), response)
+
+
 # History ---------------------------------------------------------------------------------
 
 
@@ -740,6 +811,48 @@ def revision_get(
 ):
     revision = selectors.revision_get(message_id=message_id, version=version)
     return {**_revision(revision), "body": selectors.revision_body(revision)}
+
+
+@api.post(
+    "/messages/{int:message_id}/revisions/{int:version}/revert",
+    response={
+        200: MessageOut,
+        400: ErrorOut,
+        409: ErrorOut,
+        412: ErrorOut,
+        423: LockedOut,
+        428: ErrorOut,
+        413: ErrorOut,
+        **WRITE_ERRORS,
+    },
+    operation_id="revision_revert",
+    tags=["history"],
+    summary="Make an old version current again, as a new version",
+    description=(
+        "Publishes the old version's subject and body as a new version by the caller; history is "
+        "never rewritten. The rules of `PUT /api/messages/{message_id}` apply: `If-Match` names the "
+        "current version, and with `Lease-Token` the caller must hold that valid lease, without it "
+        "nobody may hold one. Reverting to the current version is `400 invalid`."
+    ),
+    openapi_extra={"responses": {200: {"headers": ETAG, "links": MESSAGE_LINKS}}},
+)
+def revision_revert(
+    request: HttpRequest,
+    response: HttpResponse,
+    message_id: int = Path(..., ge=1, le=MAX_ID),
+    version: int = Path(..., ge=1, le=MAX_VERSION),
+    if_match: str = Header(..., alias="If-Match"),
+    lease_token: str = Header(None, alias="Lease-Token"),
+):
+    current = selectors.message_get(message_id=message_id)
+    services.message_revert(
+        message_id=message_id,
+        user=request.auth,
+        version=version,
+        base_version=_if_match_version(if_match, current.version),
+        lease_token=_lease_token(lease_token),
+    )
+    return _message_full(selectors.message_get(message_id=message_id), response)
 
 
 # URLs ------------------------------------------------------------------------------------

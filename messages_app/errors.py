@@ -66,6 +66,12 @@ class LeaseLost(DomainError):
     )
 
 
+class AlreadyCurrent(DomainError):
+    """A revert to the version the message is at: it would change nothing."""
+
+    message = "That version is already the current one: restoring it would change nothing."
+
+
 class VersionConflict(DomainError):
     message = "The message was changed since you opened it."
 
@@ -83,3 +89,5 @@ BODY_EMPTY = "The body must not be empty."
 NUL_NOT_ALLOWED = "The {field} must not contain NUL characters."
 NOT_TEXT = "The {field} is not valid Unicode text."
 PROTECTED = "This message is protected: only a moderator can edit it."
+PROTECT_NOT_ALLOWED = "Only a moderator can protect or unprotect a message."
+LEASE_EVENTS_NOT_ALLOWED = "Only a moderator can read who held a message's editing lease."

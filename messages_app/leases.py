@@ -9,15 +9,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import NotSupportedError, connection
-from django.db.models import Exists, OuterRef
+from django.db import NotSupportedError, connection, transaction
+from django.db.models import Case, Exists, F, OuterRef, QuerySet, When
 from django.db.models.functions import Now
 from django.utils.dateparse import parse_datetime
 
 from messages_app.errors import LeaseHeld, LeaseLost
-from messages_app.models import EditLease, Message
+from messages_app.models import EditLease, LeaseEvent, Message
 
 TABLE = EditLease._meta.db_table
+EVENTS = LeaseEvent._meta.db_table
+ACQUIRED, RELEASED, EXPIRED, REPLACED, BROKEN = (
+    LeaseEvent.Kind.ACQUIRED.value,
+    LeaseEvent.Kind.RELEASED.value,
+    LeaseEvent.Kind.EXPIRED.value,
+    LeaseEvent.Kind.REPLACED.value,
+    LeaseEvent.Kind.BROKEN.value,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,43 +48,147 @@ def lease_ttl_seconds() -> int:
     return settings.MESSAGEBOARD_LEASE_SECONDS
 
 
-def lease_acquire(*, message_id: int, user) -> LeaseGrant | None:
+def lease_acquire(*, message_id: int, user, include_protected: bool = True) -> LeaseGrant | None:
     """Take the message's lease for the user with a new token.
 
     The holder taking it again (another tab) gets a new token, and the old one dies. Raises
-    LeaseHeld when someone else holds it; returns None when the message does not exist or
-    is deleted.
+    LeaseHeld when someone else holds it; returns None when the message does not exist, is
+    deleted, or is protected and include_protected is false. Records the transition as a
+    LeaseEvent: ``acquired``, ``replaced`` (the holder again), or ``expired`` for the old
+    holder followed by ``acquired`` (someone else's lease had run out).
     """
     if not _is_message_id(message_id):
         return None
     ttl = lease_ttl_seconds()
     now, expiry = _now_sql(), _expiry_sql()
     message_table = Message._meta.db_table
+    leasable = "" if include_protected else " AND NOT protected"
     # One statement decides: insert when there is no row, take over the row only when it
     # has expired or is the caller's own. Two racing callers cannot both see "free".
-    sql = (
+    # On the right of SET the table's columns are the row's old values (SQLite and
+    # PostgreSQL alike), so previous_holder_id tells whose lease this grant replaced; a
+    # fresh insert leaves it NULL.
+    grant = (
         f"INSERT INTO {TABLE} (message_id, holder_id, token, acquired_at, expires_at) "
         f"SELECT %s, %s, %s, {now}, {expiry} "
-        f"WHERE EXISTS (SELECT 1 FROM {message_table} WHERE id = %s AND deleted_at IS NULL{_share_lock_sql()}) "
+        f"WHERE EXISTS (SELECT 1 FROM {message_table} "
+        f"WHERE id = %s AND deleted_at IS NULL{leasable}{_share_lock_sql()}) "
         f"ON CONFLICT (message_id) DO UPDATE SET holder_id = excluded.holder_id, "
-        f"token = excluded.token, acquired_at = excluded.acquired_at, expires_at = excluded.expires_at "
+        f"token = excluded.token, acquired_at = excluded.acquired_at, expires_at = excluded.expires_at, "
+        f"previous_holder_id = {TABLE}.holder_id "
         f"WHERE {TABLE}.expires_at <= {now} OR {TABLE}.holder_id = excluded.holder_id "
-        f"RETURNING expires_at"
+        f"RETURNING message_id, holder_id, expires_at, acquired_at, previous_holder_id"
     )
     for _attempt in range(3):
         token = secrets.token_hex(16)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [message_id, user.pk, token, *_expiry_params(ttl), message_id])
-            row = cursor.fetchone()
+        params = [message_id, user.pk, token, *_expiry_params(ttl), message_id]
+        row = _grant_recording(grant, params)
         if row is not None:
-            return LeaseGrant(message_id, user.get_username(), token, _as_datetime(row[0]), ttl)
-        holder = lease_current(message_id=message_id)
-        if holder is not None:
-            raise LeaseHeld(holder.holder, holder.expires_at)
-        if not Message.objects.visible().filter(pk=message_id).exists():
+            return LeaseGrant(message_id, user.get_username(), token, _as_datetime(row[2]), ttl)
+        # Refused: say why, in one look-up. A message that may not be leased comes first, so
+        # a protected message tells a member "protected", not who (a moderator) is editing it.
+        state = _refusal_state(message_id)
+        if state is None or state[0] is not None or (state[1] and not include_protected):
             return None
+        if state[2] is not None:
+            raise LeaseHeld(state[2], state[3])
         # The lease expired between our statement and the look-up: try again.
     raise LeaseHeld("another user", datetime.now(UTC))
+
+
+def _refusal_state(message_id: int) -> tuple | None:
+    valid = {"lease__expires_at__gt": Now()}
+    return (
+        Message.objects.filter(pk=message_id)
+        .annotate(
+            holder_name=Case(When(**valid, then=F("lease__holder__username")), default=None),
+            held_until=Case(When(**valid, then=F("lease__expires_at")), default=None),
+        )
+        .values_list("deleted_at", "protected", "holder_name", "held_until")
+        .first()
+    )
+
+
+# Every transition writes its LeaseEvent rows in its own transaction. On PostgreSQL the
+# events are part of the transition's one statement (data-modifying WITH clauses): one round
+# trip, and the lease row stays locked no longer than the statement, which keeps many
+# editors' grants as fast as without the audit. SQLite has no INSERT inside WITH; there the
+# statement and the INSERT share a transaction, under SQLite's single writer lock.
+
+
+def _grant_recording(grant: str, params: list) -> tuple | None:
+    if connection.vendor == "postgresql":
+        # The expired row is produced first, so its id is below the acquired row's: events
+        # read newest (highest id) first.
+        sql = (
+            f"WITH granted AS ({grant}), recorded AS ("
+            f"INSERT INTO {EVENTS} (message_id, event, user_id, by_id, at) "
+            f"SELECT message_id, event, user_id, NULL, acquired_at FROM ("
+            f"SELECT 1 AS step, message_id, '{EXPIRED}' AS event, previous_holder_id AS user_id, acquired_at "
+            f"FROM granted WHERE previous_holder_id <> holder_id "
+            f"UNION ALL SELECT 2, message_id, CASE WHEN previous_holder_id = holder_id "
+            f"THEN '{REPLACED}' ELSE '{ACQUIRED}' END, holder_id, acquired_at FROM granted"
+            f") AS transition ORDER BY step) "
+            f"SELECT * FROM granted"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(grant, params)
+        row = cursor.fetchone()
+        if row is not None:
+            message_id, holder_id, _expires_at, at, previous_holder_id = row
+            if previous_holder_id is None:
+                events = [(message_id, ACQUIRED, holder_id, None, at)]
+            elif previous_holder_id == holder_id:
+                # The grant took over the holder's own row (valid or not): one "replaced" row.
+                events = [(message_id, REPLACED, holder_id, None, at)]
+            else:
+                # Only an expired row is ever taken over from someone else (the grant's WHERE).
+                events = [
+                    (message_id, EXPIRED, previous_holder_id, None, at),
+                    (message_id, ACQUIRED, holder_id, None, at),
+                ]
+            _insert_events(cursor, events)
+    return row
+
+
+def _delete_recording(where: str, params: list, *, event: str, by_id: int | None = None) -> tuple[int, bool] | None:
+    """Delete the lease row matching ``where``, recording ``event`` for its holder if the lease was valid.
+
+    Return the deleted row's (holder id, whether the lease was valid), or None when no row matched.
+    """
+    now = _now_sql()
+    delete = (
+        f"DELETE FROM {TABLE} WHERE {where} RETURNING message_id, holder_id, expires_at > {now} AS valid, {now} AS at"
+    )
+    if connection.vendor == "postgresql":
+        sql = (
+            f"WITH gone AS ({delete}), recorded AS ("
+            f"INSERT INTO {EVENTS} (message_id, event, user_id, by_id, at) "
+            f"SELECT message_id, %s::varchar, holder_id, %s::bigint, at FROM gone WHERE valid) "
+            f"SELECT holder_id, valid FROM gone"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, event, by_id])
+            row = cursor.fetchone()
+        return (row[0], bool(row[1])) if row else None
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(delete, params)
+        row = cursor.fetchone()
+        if row is not None and row[2]:
+            _insert_events(cursor, [(row[0], event, row[1], by_id, row[3])])
+    return (row[1], bool(row[2])) if row else None
+
+
+def _insert_events(cursor, events: list[tuple]) -> None:
+    # One INSERT: ids ascend in list order.
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(events))
+    cursor.execute(
+        f"INSERT INTO {EVENTS} (message_id, event, user_id, by_id, at) VALUES {values}",
+        [value for event in events for value in event],
+    )
 
 
 def lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
@@ -99,25 +211,42 @@ def lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
 
 
 def lease_release(*, message_id: int, user, token: str) -> None:
-    """Give up the caller's valid lease, or raise LeaseLost when the token is not it."""
+    """Give up the caller's valid lease (recorded as ``released``), or raise LeaseLost when the token is not it."""
     if not _is_message_id(message_id):
         raise LeaseLost()
-    sql = f"DELETE FROM {TABLE} WHERE message_id = %s AND token = %s AND holder_id = %s AND expires_at > {_now_sql()}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [message_id, token, user.pk])
-        if cursor.rowcount != 1:
-            raise LeaseLost()
+    where = f"message_id = %s AND token = %s AND holder_id = %s AND expires_at > {_now_sql()}"
+    if _delete_recording(where, [message_id, token, user.pk], event=RELEASED) is None:
+        raise LeaseLost()
 
 
-def lease_break(*, message_id: int) -> bool:
-    """Remove whatever lease the message has; return whether a valid one was broken."""
+def lease_release_published(*, message_id: int, token: str) -> None:
+    """Give up the lease a save was just published under, in that save's transaction.
+
+    The save checked the lease; its expiry is not checked again, so a lease that runs out
+    between the two statements cannot fail a save that already landed.
+    """
+    _delete_recording("message_id = %s AND token = %s", [message_id, token], event=RELEASED)
+
+
+def lease_drop(*, message_id: int) -> None:
+    """Remove the lease of a message being deleted, in that delete's transaction.
+
+    Only the deleting user's own valid lease can still be there (anyone else's refuses the
+    delete): it is recorded as ``released``. An expired row goes without a record.
+    """
+    _delete_recording("message_id = %s", [message_id], event=RELEASED)
+
+
+def lease_break(*, message_id: int, by=None) -> bool:
+    """Remove whatever lease the message has; return whether a valid one was broken.
+
+    A broken valid lease is recorded as ``broken`` with the moderator ``by``; removing an
+    expired row (nobody held the lease) records nothing.
+    """
     if not _is_message_id(message_id):
         return False
-    sql = f"DELETE FROM {TABLE} WHERE message_id = %s RETURNING expires_at > {_now_sql()}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [message_id])
-        row = cursor.fetchone()
-    return bool(row and row[0])
+    gone = _delete_recording("message_id = %s", [message_id], event=BROKEN, by_id=by.pk if by is not None else None)
+    return bool(gone and gone[1])
 
 
 def lease_current(*, message_id: int) -> LeaseInfo | None:
@@ -144,6 +273,15 @@ def lease_held_by(*, token: str, user) -> Exists:
 def lease_held_by_anyone() -> Exists:
     """Return a condition, for a Message query, that someone holds a valid lease."""
     return Exists(EditLease.objects.filter(message=OuterRef("pk"), expires_at__gt=Now()))
+
+
+def lease_held_message_ids() -> QuerySet:
+    """Return the ids of messages someone holds a valid lease on, as a subquery.
+
+    Filtering by ``pk__in`` this starts from the few current leases (expires_at is indexed)
+    instead of probing the lease table once per message.
+    """
+    return EditLease.objects.filter(expires_at__gt=Now()).values("message_id")
 
 
 def lease_held_by_other(*, user) -> Exists:

@@ -35,6 +35,8 @@ class Message(models.Model):
             # The list page walks visible messages newest first from a keyset cursor.
             models.Index(fields=["-id"], condition=Q(deleted_at__isnull=True), name="message_visible_newest"),
             models.Index(fields=["deleted_at"], condition=Q(deleted_at__isnull=False), name="message_deleted_at"),
+            # The admin's "protected" filter walks the few protected messages newest first.
+            models.Index(fields=["-id"], condition=Q(protected=True), name="message_protected_newest"),
         ]
 
     def __str__(self) -> str:
@@ -65,9 +67,49 @@ class EditLease(models.Model):
     token = models.CharField(max_length=64)
     acquired_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
+    # Set by the statement that grants the lease over an existing row (to that row's holder),
+    # so the grant itself tells whom it replaced, without a read before the write.
+    previous_holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, related_name="+", null=True, blank=True, db_index=False
+    )
 
     def __str__(self) -> str:
         return f"lease on #{self.message_id}"
+
+
+class LeaseEvent(models.Model):
+    """One transition of a message's editing lease, for "who held message 123 last Tuesday"."""
+
+    class Kind(models.TextChoices):
+        ACQUIRED = "acquired", "acquired"
+        RELEASED = "released", "released"
+        # Found expired when someone else took the lease (recorded then, not when it ran out).
+        EXPIRED = "expired", "expired"
+        # Taken again by its holder (another tab): the old token died. One row, not also "acquired".
+        REPLACED = "replaced", "replaced"
+        BROKEN = "broken", "broken"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="lease_events", db_index=False)
+    event = models.CharField(max_length=16, choices=Kind.choices)
+    # The holder the event is about.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The moderator who broke the lease; empty for every other event.
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True, db_index=False
+    )
+    # The database's clock, as for lease expiry.
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # A message's events newest first (the API, and the admin's search by message id).
+            models.Index(fields=["message", "-id"], name="leaseevent_message_newest"),
+            # The admin's event filter, newest first.
+            models.Index(fields=["event", "-id"], name="leaseevent_event_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.message_id} {self.event}"
 
 
 class Token(models.Model):

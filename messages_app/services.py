@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -16,9 +17,11 @@ from messages_app.errors import (
     BODY_EMPTY,
     NOT_TEXT,
     NUL_NOT_ALLOWED,
+    PROTECT_NOT_ALLOWED,
     PROTECTED,
     SUBJECT_EMPTY,
     SUBJECT_TOO_LONG,
+    AlreadyCurrent,
     BodyTooLarge,
     InvalidBody,
     LeaseHeld,
@@ -29,13 +32,26 @@ from messages_app.errors import (
     VersionConflict,
 )
 from messages_app.leases import LeaseGrant
-from messages_app.models import EditLease, Message, Revision, Token
-from messages_app.selectors import message_must_be_visible
+from messages_app.models import Message, Revision, Token
+from messages_app.selectors import (
+    message_must_be_visible,
+    revision_body,
+    revision_get,
+    user_is_moderator,
+)
 
 logger = logging.getLogger(__name__)
 
 SUBJECT_MAX_LENGTH = 200
-MODERATE_PERMISSION = "messages_app.moderate_message"
+MODERATORS_GROUP = "moderators"
+# What the moderators group may do; migration 0004 created the group with a frozen copy.
+MODERATOR_PERMISSIONS = [
+    "messages_app.moderate_message",
+    "messages_app.view_message",
+    "messages_app.change_message",
+    "messages_app.view_revision",
+    "messages_app.view_leaseevent",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +62,6 @@ class SavedEdit:
     size: int
     sha256: str
     updated_at: datetime
-
-
-def user_is_moderator(user) -> bool:
-    """Return whether the user may act on any message."""
-    return bool(user.is_authenticated and user.is_active and user.has_perm(MODERATE_PERMISSION))
 
 
 def subject_validate(subject: str) -> str:
@@ -197,7 +208,7 @@ def message_save_edit(
                     created_at=now,
                 )
                 if release_lease and lease_token:
-                    EditLease.objects.filter(message_id=message_id, token=lease_token).delete()
+                    leases.lease_release_published(message_id=message_id, token=lease_token)
             block_done = True
     finally:
         # An error inside the block rolled the row back, so the file was never published
@@ -242,8 +253,8 @@ def message_delete(*, message_id: int, user, base_version: int | None = None) ->
         _lock_message_row(message_id)
         deleted = query.update(deleted_at=timezone.now(), deleted_by=user)
         if deleted:
-            # The caller's own lease, if any, dies with the message.
-            EditLease.objects.filter(message_id=message_id).delete()
+            # The caller's own lease, if any, dies with the message (recorded as released).
+            leases.lease_drop(message_id=message_id)
     if deleted:
         return
     state = Message.objects.filter(pk=message_id).values("version", "deleted_at").get()
@@ -257,17 +268,69 @@ def message_delete(*, message_id: int, user, base_version: int | None = None) ->
     raise MessageGone()
 
 
-def message_restore(*, message_id: int, user) -> None:
-    """Bring back a soft-deleted message; its author or a moderator may."""
+def message_restore(*, message_id: int, user) -> bool:
+    """Bring back a soft-deleted message; its author or a moderator may. Return whether it was deleted."""
     author_id = _message_author_id(message_id)
     if author_id != user.pk and not user_is_moderator(user):
         raise NotAllowed("Only the author or a moderator can restore this message.")
-    Message.objects.filter(pk=message_id, deleted_at__isnull=False).update(deleted_at=None, deleted_by=None)
+    return bool(
+        Message.objects.filter(pk=message_id, deleted_at__isnull=False).update(deleted_at=None, deleted_by=None)
+    )
+
+
+def message_protect(*, message_id: int, user) -> bool:
+    """Freeze a message so that only moderators can edit it; return whether it changed."""
+    return _message_set_protected(message_id=message_id, user=user, protected=True)
+
+
+def message_unprotect(*, message_id: int, user) -> bool:
+    """Let everyone edit a protected message again; return whether it changed."""
+    return _message_set_protected(message_id=message_id, user=user, protected=False)
+
+
+def _message_set_protected(*, message_id: int, user, protected: bool) -> bool:
+    # Deleted before forbidden, as for every call on a message.
+    message_must_be_visible(message_id)
+    if not user_is_moderator(user):
+        raise NotAllowed(PROTECT_NOT_ALLOWED)
+    changed = Message.objects.filter(pk=message_id, deleted_at__isnull=True, protected=not protected)
+    return bool(changed.update(protected=protected))
+
+
+def message_revert(*, message_id: int, user, version: int, base_version: int, lease_token: str | None) -> SavedEdit:
+    """Publish an old version's subject and body as a new version by the user.
+
+    History is never rewritten: the old version is copied forward. The rules are an edit's
+    (message_save_edit publishes it), and reverting to the current version is refused with
+    AlreadyCurrent.
+    """
+    revision = revision_get(message_id=message_id, version=version)
+    if version == revision.message_version:
+        raise AlreadyCurrent()
+    return message_save_edit(
+        message_id=message_id,
+        user=user,
+        base_version=base_version,
+        lease_token=lease_token,
+        subject=revision.subject,
+        body=revision_body(revision),
+    )
 
 
 def message_lease_acquire(*, message_id: int, user) -> LeaseGrant:
-    """Take a message's editing lease for the user (a new token each time)."""
-    grant = leases.lease_acquire(message_id=message_id, user=user)
+    """Take a message's editing lease for the user (a new token each time).
+
+    A protected message's lease is only for moderators: others get NotAllowed.
+    """
+    grant = leases.lease_acquire(message_id=message_id, user=user, include_protected=False)
+    if grant is not None:
+        return grant
+    # A visible message refused to the statement was protected. The permission is looked up
+    # only now, as in message_save_edit: the usual grant costs no such queries.
+    message_must_be_visible(message_id)
+    if not user_is_moderator(user):
+        raise NotAllowed(PROTECTED)
+    grant = leases.lease_acquire(message_id=message_id, user=user, include_protected=True)
     if grant is None:
         message_must_be_visible(message_id)
         raise MessageGone()
@@ -292,10 +355,15 @@ def message_lease_release(*, message_id: int, user, token: str | None) -> None:
             message_must_be_visible(message_id)
             raise
         return
+    message_lease_break(message_id=message_id, user=user)
+
+
+def message_lease_break(*, message_id: int, user) -> bool:
+    """Break whoever's lease a message has (moderators only); return whether a valid one was broken."""
     message_must_be_visible(message_id)
     if not user_is_moderator(user):
         raise NotAllowed("Only a moderator can break someone's lease; name your lease token to release your own.")
-    leases.lease_break(message_id=message_id)
+    return leases.lease_break(message_id=message_id, by=user)
 
 
 def _lock_message_row(message_id: int) -> None:
@@ -361,3 +429,29 @@ def token_revoke(*, key: str) -> bool:
     return bool(
         Token.objects.filter(key_hash=token_hash(key), revoked_at__isnull=True).update(revoked_at=timezone.now())
     )
+
+
+def moderator_add(*, user) -> None:
+    """Make the user a moderator: a member of the moderators group, and staff to enter the admin."""
+    user.groups.add(_moderators_group())
+    if not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+
+
+def moderator_remove(*, user) -> None:
+    """Take the user out of the moderators group and, unless a superuser, out of the admin."""
+    user.groups.remove(_moderators_group())
+    if user.is_staff and not user.is_superuser:
+        user.is_staff = False
+        user.save(update_fields=["is_staff"])
+
+
+def _moderators_group() -> Group:
+    # Migration 0004 creates the group; a database emptied since (a test flush) gets it back here.
+    group, created = Group.objects.get_or_create(name=MODERATORS_GROUP)
+    if created:
+        for name in MODERATOR_PERMISSIONS:
+            app_label, codename = name.split(".")
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return group

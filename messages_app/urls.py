@@ -14,6 +14,9 @@ urlpatterns = [
     path("<int:message_id>/lease/release/", views.lease_release, name="lease-release"),
     path("<int:message_id>/history/", views.message_history, name="message-history"),
     path("<int:message_id>/history/<int:version>/", views.revision_detail, name="revision-detail"),
+    path("<int:message_id>/history/<int:version>/restore/", views.revision_restore, name="revision-restore"),
+    path("<int:message_id>/diff/", views.message_diff_pick, name="message-diff-pick"),
+    path("<int:message_id>/diff/<int:old>/<int:new>/", views.message_diff, name="message-diff"),
     path("<int:message_id>/delete/", views.message_delete, name="message-delete"),
     path("<int:message_id>/restore/", views.message_restore, name="message-restore"),
 ]

@@ -17,6 +17,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from messages_app import selectors, services
 from messages_app.errors import (
+    AlreadyCurrent,
     DomainError,
     InvalidBody,
     LeaseHeld,
@@ -52,7 +53,7 @@ def _error_page(request: HttpRequest, error: DomainError, *, kept: dict | None =
         context = {"detail": error.detail, "message_id": message_id, "kept": kept, "can_restore": can_restore}
         return render(request, "messages_app/gone.html", context, status=410)
     if isinstance(error, NotAllowed):
-        return render(request, "403.html", {"detail": error.detail}, status=403)
+        return render(request, "403.html", {"detail": error.detail, "kept": kept}, status=403)
     raise error
 
 
@@ -218,7 +219,8 @@ def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
         form.add_error(error.field, error.detail)
         message = selectors.message_get(message_id=message_id)
         return render(request, EDIT_TEMPLATE, _edit_context(message, form, lease_mode="holding"), status=400)
-    except (MessageGone, MessageNotFound) as error:
+    except (MessageGone, MessageNotFound, NotAllowed) as error:
+        # NotAllowed: the message was protected while the member edited it.
         return _error_page(request, error, kept=kept, message_id=message_id)
     flash.success(request, f"Saved: this is now version {saved.version}.")
     return redirect("messages_app:message-detail", message_id=message_id)
@@ -291,10 +293,66 @@ def message_history(request: HttpRequest, message_id: int) -> HttpResponse:
 @require_GET
 @shows_domain_errors
 def revision_detail(request: HttpRequest, message_id: int, version: int) -> HttpResponse:
+    return _revision_page(request, message_id, version)
+
+
+def _revision_page(request: HttpRequest, message_id: int, version: int, *, notice: str = "", status: int = 200):
     revision = selectors.revision_get(message_id=message_id, version=version)
     body = selectors.revision_body(revision)
-    context = {"message_id": message_id, "revision": revision, "body": body}
-    return render(request, "messages_app/revision_detail.html", context)
+    context = {"message_id": message_id, "revision": revision, "body": body, "notice": notice}
+    return render(request, "messages_app/revision_detail.html", context, status=status)
+
+
+@login_required
+@require_POST
+@shows_domain_errors
+def revision_restore(request: HttpRequest, message_id: int, version: int) -> HttpResponse:
+    """Make an old version current again (a new version), by the API's lease-less PUT rules."""
+    try:
+        base_version = int(request.POST.get("base_version", ""))
+    except ValueError:
+        notice = "This form lacks the version it was opened at. Reload the page and restore again."
+        return _revision_page(request, message_id, version, notice=notice, status=400)
+    try:
+        saved = services.message_revert(
+            message_id=message_id, user=request.user, version=version, base_version=base_version, lease_token=None
+        )
+    except LeaseHeld as held:
+        notice = (
+            f"Version {version} was not restored: {held.detail} "
+            "A version can be restored only while nobody is editing; try again once the message is free."
+        )
+        return _revision_page(request, message_id, version, notice=notice, status=409)
+    except (VersionConflict, LeaseLost) as refused:
+        notice = f"Version {version} was not restored. {refused.detail} Look at the current version first."
+        return _revision_page(request, message_id, version, notice=notice, status=409)
+    except (AlreadyCurrent, NotAllowed, InvalidBody) as refused:
+        status = 403 if isinstance(refused, NotAllowed) else 400
+        notice = f"Version {version} was not restored: {refused.detail}"
+        return _revision_page(request, message_id, version, notice=notice, status=status)
+    flash.success(request, f"Version {version} is restored: it is now version {saved.version}.")
+    return redirect("messages_app:message-detail", message_id=message_id)
+
+
+@require_GET
+@shows_domain_errors
+def message_diff_pick(request: HttpRequest, message_id: int) -> HttpResponse:
+    """Send the history page's "compare" form (?a=&b=) to the diff's address."""
+    try:
+        old, new = _cursor_param(request, "a"), _cursor_param(request, "b")
+    except ValueError as error:
+        return render(request, "400.html", {"detail": str(error)}, status=400)
+    if old is None or new is None:
+        detail = "Pick two versions to compare: one in the “from” column and one in the “to” column."
+        return render(request, "400.html", {"detail": detail}, status=400)
+    return redirect("messages_app:message-diff", message_id=message_id, old=old, new=new)
+
+
+@require_GET
+@shows_domain_errors
+def message_diff(request: HttpRequest, message_id: int, old: int, new: int) -> HttpResponse:
+    diff = selectors.revision_diff(message_id=message_id, old_version=old, new_version=new)
+    return render(request, "messages_app/message_diff.html", {"message_id": message_id, "diff": diff})
 
 
 @login_required

@@ -14,6 +14,7 @@ from messages_app import services
 from messages_app.models import EditLease, Message, Revision, Token
 
 pytestmark = pytest.mark.django_db
+# The calls that read or write bodies (marked both_storages) run on local disk and on S3.
 
 MESSAGE_KEYS = {
     "id",
@@ -185,6 +186,7 @@ def test_a_browser_session_writes_only_with_its_csrf_token(alice):
     assert response.json()["author"] == "alice"
 
 
+@pytest.mark.both_storages
 def test_reads_are_public(anon, posted):
     message_id = posted["id"]
     for path in [
@@ -378,6 +380,7 @@ def test_an_unknown_method_is_405_with_allow(alice_api, posted, method, path, al
     assert {m.strip() for m in response["Allow"].split(",")} == allowed
 
 
+@pytest.mark.both_storages
 def test_a_body_over_the_limit_is_413_too_large(alice_api, posted, settings):
     limit = settings.MESSAGEBOARD_MAX_BODY_BYTES
     assert_error(alice_api.post("/api/messages", {"subject": "s", "body": "é" * (limit // 2 + 1)}), 413, "too_large")
@@ -420,6 +423,7 @@ def test_an_unknown_route_under_api_is_a_json_404(alice_api, path):
 # Representations ----------------------------------------------------------------------------
 
 
+@pytest.mark.both_storages
 def test_a_message_has_every_field_and_its_version_as_etag(alice_api, posted):
     response = alice_api.get(f"/api/messages/{posted['id']}")
     data = response.json()
@@ -433,6 +437,7 @@ def test_a_message_has_every_field_and_its_version_as_etag(alice_api, posted):
         assert timezone.datetime.fromisoformat(data[stamp]).tzinfo is not None
 
 
+@pytest.mark.both_storages
 def test_size_and_sha256_are_of_the_utf8_bytes(alice_api):
     body = "naïve café ☕ 🎉\n"
     data = alice_api.create(body=body)
@@ -449,6 +454,7 @@ def test_a_held_lease_shows_holder_and_expiry_but_never_the_token(alice_api, bob
     assert token not in bob_api.get("/api/messages").content.decode()
 
 
+@pytest.mark.both_storages
 def test_subjects_and_bodies_are_kept_byte_for_byte(alice_api):
     subject = "  spaced\tsubject  "
     body = "  leading\r\nwindows\rold mac\nunix  \n\n\u00a0trailing \u2028 "
@@ -494,6 +500,7 @@ def test_list_leaves_deleted_messages_out(alice_api, deleted):
     assert alice_api.get("/api/messages").json()["items"] == []
 
 
+@pytest.mark.both_storages
 def test_post_answers_201_with_location_etag_1_and_the_message(alice_api):
     response = alice_api.post("/api/messages", {"subject": "Hi", "body": "There."})
     assert response.status_code == 201
@@ -504,6 +511,7 @@ def test_post_answers_201_with_location_etag_1_and_the_message(alice_api):
     assert (data["subject"], data["body"], data["version"]) == ("Hi", "There.", 1)
 
 
+@pytest.mark.both_storages
 def test_get_answers_200_with_etag_and_a_matching_if_none_match_304(anon, posted):
     path = f"/api/messages/{posted['id']}"
     response = anon.get(path)
@@ -515,6 +523,7 @@ def test_get_answers_200_with_etag_and_a_matching_if_none_match_304(anon, posted
     assert anon.get(path, headers={"If-None-Match": '"2"'}).status_code == 200
 
 
+@pytest.mark.both_storages
 def test_body_is_the_raw_text_as_text_plain_utf8_with_etag(anon, alice_api):
     body = "plain <b>text</b> ☕\r\n"
     created = alice_api.create(body=body)
@@ -526,6 +535,7 @@ def test_body_is_the_raw_text_as_text_plain_utf8_with_etag(anon, alice_api):
     assert anon.get(f"/api/messages/{created['id']}/body", headers={"If-None-Match": '"1"'}).status_code == 304
 
 
+@pytest.mark.both_storages
 def test_put_answers_200_with_the_new_etag_and_the_message(alice_api, bob_api, posted):
     path = f"/api/messages/{posted['id']}"
     response = bob_api.put(path, {"subject": "New", "body": "Second."}, headers={"If-Match": '"1"'})
@@ -536,6 +546,7 @@ def test_put_answers_200_with_the_new_etag_and_the_message(alice_api, bob_api, p
     assert (data["author"], data["updated_by"]) == ("alice", "bob")
 
 
+@pytest.mark.both_storages
 def test_put_without_subject_keeps_it(alice_api, posted):
     path = f"/api/messages/{posted['id']}"
     data = alice_api.put(path, {"body": "Second."}, headers={"If-Match": '"1"'}).json()
@@ -543,6 +554,7 @@ def test_put_without_subject_keeps_it(alice_api, posted):
     assert alice_api.get(f"{path}/revisions/2").json()["subject"] == posted["subject"]
 
 
+@pytest.mark.both_storages
 def test_delete_answers_204_and_soft_deletes(alice_api, posted):
     response = alice_api.delete(f"/api/messages/{posted['id']}")
     assert (response.status_code, response.content) == (204, b"")
@@ -569,6 +581,7 @@ def test_a_moderator_deletes_anyones_message(moderator_api, posted):
     assert moderator_api.delete(f"/api/messages/{posted['id']}").status_code == 204
 
 
+@pytest.mark.both_storages
 def test_restore_answers_200_with_the_message(alice_api, deleted):
     response = alice_api.post(f"/api/messages/{deleted['id']}/restore")
     assert response.status_code == 200
@@ -642,6 +655,7 @@ def test_a_moderator_breaks_a_lease_without_a_token(alice_api, moderator_api, po
     assert_error(alice_api.put(f"/api/messages/{posted['id']}", {"body": "late"}, headers=headers), 409, "lease_lost")
 
 
+@pytest.mark.both_storages
 def test_revisions_are_listed_newest_first(alice_api, bob_api, posted):
     path = f"/api/messages/{posted['id']}"
     bob_api.put(path, {"subject": "Two", "body": "v2"}, headers={"If-Match": '"1"'})
@@ -664,6 +678,7 @@ def test_revisions_page_with_a_cursor(alice_api, posted):
     assert ([item["version"] for item in rest["items"]], rest["next_cursor"]) == ([1], None)
 
 
+@pytest.mark.both_storages
 def test_one_revision_comes_with_its_body(alice_api, posted):
     path = f"/api/messages/{posted['id']}"
     alice_api.put(path, {"body": "Second."}, headers={"If-Match": '"1"'})
@@ -755,6 +770,7 @@ def test_rule_5_the_lease_stays_held_after_a_put(alice_api, bob_api, posted):
     assert alice_api.delete(f"{path}/lease", headers={"Lease-Token": token}).status_code == 204
 
 
+@pytest.mark.both_storages
 def test_rule_6_a_put_makes_one_version_and_one_revision(alice_api, posted, body_files):
     files_before = len(body_files())
     token = alice_api.take_lease(posted["id"])
@@ -765,6 +781,7 @@ def test_rule_6_a_put_makes_one_version_and_one_revision(alice_api, posted, body
     assert len(body_files()) == files_before + 1
 
 
+@pytest.mark.both_storages
 def test_rule_6_a_failed_put_changes_nothing(alice_api, bob_api, posted, body_files):
     files_before = body_files()
     alice_api.take_lease(posted["id"])
@@ -785,6 +802,7 @@ def test_rule_6_a_failed_put_changes_nothing(alice_api, bob_api, posted, body_fi
 # A full edit by two API users -----------------------------------------------------------------
 
 
+@pytest.mark.both_storages
 def test_two_users_edit_one_after_the_other_through_the_lease(alice_api, bob_api, posted):
     message_id = posted["id"]
     path, lease = f"/api/messages/{message_id}", f"/api/messages/{message_id}/lease"
@@ -839,6 +857,11 @@ def test_openapi_document_describes_every_call(anon):
         "/api/messages/{message_id}/lease",
         "/api/messages/{message_id}/revisions",
         "/api/messages/{message_id}/revisions/{version}",
+        # Moderation and history (issue 7).
+        "/api/messages/{message_id}/protect",
+        "/api/messages/{message_id}/unprotect",
+        "/api/messages/{message_id}/lease/events",
+        "/api/messages/{message_id}/revisions/{version}/revert",
     }
     assert set(paths["/api/messages/{message_id}/lease"]) == {"post", "put", "delete"}
 

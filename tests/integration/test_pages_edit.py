@@ -11,7 +11,7 @@ from messages_app import leases, selectors, services
 from messages_app.models import EditLease, Message, Revision
 from messages_app.views import STALE_EDIT_FORM
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.both_storages]
 
 
 def html(response) -> str:

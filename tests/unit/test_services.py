@@ -23,7 +23,8 @@ from messages_app.errors import (
 )
 from messages_app.models import EditLease, Message, Revision
 
-pytestmark = pytest.mark.django_db
+# Every use case runs on local disk and on S3: the services never know which one it is.
+pytestmark = [pytest.mark.django_db, pytest.mark.both_storages]
 
 
 def snapshot(message_id: int, body_files) -> tuple:
@@ -65,7 +66,7 @@ def test_create_makes_version_1_with_one_revision_and_a_matching_file(alice, bod
     assert (revision.version, revision.subject, revision.author) == (1, "Hi", alice)
     assert (revision.body.name, revision.sha256, revision.size) == (message.body.name, message.sha256, message.size)
     assert body_files() == {message.body.name}
-    assert (body_storage / message.body.name).read_bytes() == data
+    assert body_storage.read(message.body.name) == data
     assert message.body.name.split("/")[-1].startswith(f"{message.pk}-00000001-")
 
 
@@ -149,7 +150,7 @@ def test_save_edit_publishes_the_next_version_at_a_new_key_and_keeps_the_old_fil
     assert [(r.version, r.author, r.subject) for r in revisions] == [(1, alice, "Hello"), (2, bob, "New subject")]
     assert revisions[1].body.name == current.body.name
     assert body_files() == {message.body.name, current.body.name}
-    assert (body_storage / message.body.name).read_bytes() == b"one"
+    assert body_storage.read(message.body.name) == b"one"
     assert selectors.message_body(current) == "two"
     assert selectors.revision_body(revisions[0]) == "one"
 
@@ -301,8 +302,8 @@ def test_author_soft_deletes_without_touching_the_file(make_message, alice, body
 def test_delete_reads_no_file(make_message, alice, body_storage, opened_bodies):
     message = make_message()
     # With the file gone and the cache empty, any read would raise FileNotFoundError.
-    (body_storage / message.body.name).unlink()
-    cache.clear()
+    body_storage.remove(message.body.name)
+    cache.delete(bodies.CACHE_PREFIX + message.body.name)
     services.message_delete(message_id=message.pk, user=alice)
     assert opened_bodies == []
     assert Message.objects.get(pk=message.pk).deleted_at is not None
