@@ -11,7 +11,12 @@ PORT ?= 8000
 PYTHON ?= $(shell for c in python3 python3.14 python3.13 python3.12; do \
 	command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$c; break; }; done)
 
-.PHONY: run test lint format setup check-python clean
+# `make serve`: gunicorn with 2 × cores + 1 sync workers unless WEB_CONCURRENCY says otherwise
+# (make serve WEB_CONCURRENCY=8, or in the environment). DEBUG is off unless the environment
+# turns it on, so SECRET_KEY and ALLOWED_HOSTS must be set (README, "Production").
+SERVE_ENV = DEBUG=$${DEBUG:-false} MESSAGEBOARD_STATIC_MANIFEST=true
+
+.PHONY: run serve test lint format setup check-python clean
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -36,6 +41,12 @@ setup: $(VENV)/.installed-run
 run: $(VENV)/.installed-run
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py runserver $(HOST):$(PORT)
+
+serve: $(VENV)/.installed-run
+	$(SERVE_ENV) $(PY) manage.py migrate --noinput
+	$(SERVE_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
+	$(SERVE_ENV) HOST=$(HOST) PORT=$(PORT) $(if $(WEB_CONCURRENCY),WEB_CONCURRENCY=$(WEB_CONCURRENCY)) \
+		$(VENV)/bin/gunicorn --config messageboard/gunicorn.conf.py messageboard.wsgi
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)

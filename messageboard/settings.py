@@ -84,6 +84,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "messageboard.urls"
+# Plain inputs, textareas and error lists written out in Python: a third of the edit page.
+FORM_RENDERER = "messageboard.form_renderer.FastFormRenderer"
 WSGI_APPLICATION = "messageboard.wsgi.application"
 
 TEMPLATES = [
@@ -97,6 +99,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "messages_app.context_processors.site_urls",
             ],
         },
     },
@@ -158,10 +161,14 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Serve straight from the finders when collectstatic has not run, so a fresh clone works.
-WHITENOISE_USE_FINDERS = True
+# `make serve` runs collectstatic and then sets this: files are served from STATIC_ROOT under
+# content-hashed names, pre-compressed, cacheable for ever. Only then: the manifest storage
+# refuses to render a page naming a file missing from its manifest, so a fresh clone
+# (`make run`, `make test`) serves straight from the finders instead.
+STATIC_MANIFEST = env_bool("MESSAGEBOARD_STATIC_MANIFEST", False) and not DEBUG
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "/media/"
@@ -196,7 +203,11 @@ if MESSAGEBOARD_STORAGE not in MESSAGEBOARD_STORAGE_BACKENDS:
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "messageboard.staticfiles.ProductionStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
     "messages": MESSAGEBOARD_STORAGE_BACKENDS[MESSAGEBOARD_STORAGE],
 }
 

@@ -1,0 +1,34 @@
+"""gunicorn settings for `make serve` and benchmarks/load.py: the one way the board is served.
+
+    gunicorn -c messageboard/gunicorn.conf.py messageboard.wsgi
+
+Sync workers: a request's work is database statements and fsyncs, not waiting on clients,
+because the reverse proxy in front (nginx) buffers slow clients. Every worker is its own
+process with its own database connection; they share nothing but the database, the body
+storage and the cache, so more workers, or more machines, need no other coordination.
+"""
+
+import os
+
+HOST = os.environ.get("HOST", "127.0.0.1")
+PORT = os.environ.get("PORT", "8000")
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+bind = f"[{HOST}]:{PORT}" if ":" in HOST else f"{HOST}:{PORT}"
+worker_class = "sync"
+# gunicorn's own convention: WEB_CONCURRENCY names the number of workers.
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * _cores() + 1)
+# A request that takes this long is stuck (a lost database or object store): restart the worker.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20
+# The proxy logs every request already; GUNICORN_ACCESS_LOG=- logs them here too.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
