@@ -15,7 +15,8 @@ yardstick every operation is divided by. Then, each phase for --seconds:
   anonymous) and the list page (first page and keyset pages);
 - a Python driver (threads, one connection each; gunicorn's sync workers close every
   connection) for what needs a session and forms: the edit cycle (open the editor, which takes
-  the lease, then save) with 1, 4 and 16 editors each on their own message; several editors
+  the lease, then save; the save's redirect to the message is not followed) with 1, 4 and 16
+  editors each on their own message; several editors
   fighting over one hot message (refusals are the expected outcome there, not errors); and
   --users signed-in users browsing the list, reading messages, and some editing (open, one
   heartbeat, save, read the result) or contending for the hot message.
