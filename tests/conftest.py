@@ -311,3 +311,35 @@ def opened_bodies(settings, body_storage) -> list[str]:
 def fast_password_hashing(settings):
     """Hash test passwords cheaply: the default hasher costs most of a second per user."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def insert_message_rows(author, count: int) -> list[int]:
+    """Insert message rows straight into the database, newest id first in the answer.
+
+    For pages and selectors that never open a body: the rows point at files that do not exist.
+    """
+    from django.utils import timezone
+
+    from messages_app.models import Message
+
+    now = timezone.now()
+    Message.objects.bulk_create(
+        Message(
+            subject=f"Row {n:03d}",
+            body=f"messages/00/00/missing-{n}.txt",
+            size=1,
+            sha256="0" * 64,
+            author=author,
+            updated_by=author,
+            created_at=now,
+            updated_at=now,
+        )
+        for n in range(count)
+    )
+    return list(Message.objects.order_by("-id").values_list("id", flat=True))
+
+
+@pytest.fixture
+def many_messages(alice):
+    """Make ``count`` message rows by alice without body files; return their ids, newest first."""
+    return lambda count: insert_message_rows(alice, count)

@@ -7,7 +7,6 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from messages_app import bodies, leases, services
 from messages_app.models import Message
@@ -17,30 +16,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.both_storages]
 
 def html(response) -> str:
     return response.content.decode()
-
-
-@pytest.fixture
-def many_messages(alice):
-    """Insert message rows straight into the database: the list never needs their files."""
-
-    def make(count: int) -> list[int]:
-        now = timezone.now()
-        Message.objects.bulk_create(
-            Message(
-                subject=f"Row {n:03d}",
-                body=f"messages/00/00/missing-{n}.txt",
-                size=1,
-                sha256="0" * 64,
-                author=alice,
-                updated_by=alice,
-                created_at=now,
-                updated_at=now,
-            )
-            for n in range(count)
-        )
-        return list(Message.objects.order_by("-id").values_list("id", flat=True))
-
-    return make
 
 
 def test_root_redirects_to_the_message_list(client):

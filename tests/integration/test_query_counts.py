@@ -26,10 +26,10 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from messages_app import leases, operations, selectors, services
 from messages_app.models import Message
+from tests.conftest import insert_message_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -46,22 +46,7 @@ def count_queries(request) -> tuple[int, object]:
 
 
 def add_messages(author, count: int) -> list[int]:
-    """Insert message rows straight into the database (the pages measured never read their files)."""
-    now = timezone.now()
-    Message.objects.bulk_create(
-        Message(
-            subject=f"Filler {n}",
-            body=f"messages/00/00/filler-{n}.txt",
-            size=1,
-            sha256="0" * 64,
-            author=author,
-            updated_by=author,
-            created_at=now,
-            updated_at=now,
-        )
-        for n in range(count)
-    )
-    return list(Message.objects.order_by("-id").values_list("id", flat=True))
+    return insert_message_rows(author, count)
 
 
 def add_versions(message_id: int, editor, up_to: int) -> None:

@@ -5,33 +5,9 @@ from django.utils import timezone
 
 from messages_app import leases, selectors, services
 from messages_app.errors import MessageGone, MessageNotFound, RevisionNotFound
-from messages_app.models import EditLease, Message
+from messages_app.models import EditLease
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def many_messages(alice):
-    """Insert message rows straight into the database: the list never needs their files."""
-
-    def make(count: int) -> list[int]:
-        now = timezone.now()
-        Message.objects.bulk_create(
-            Message(
-                subject=f"Subject {n}",
-                body=f"messages/00/00/missing-{n}.txt",
-                size=1,
-                sha256="0" * 64,
-                author=alice,
-                updated_by=alice,
-                created_at=now,
-                updated_at=now,
-            )
-            for n in range(count)
-        )
-        return list(Message.objects.order_by("-id").values_list("id", flat=True))
-
-    return make
 
 
 def test_list_page_shows_50_newest_first_and_points_at_the_next(many_messages):
