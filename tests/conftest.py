@@ -343,3 +343,13 @@ def insert_message_rows(author, count: int) -> list[int]:
 def many_messages(alice):
     """Make ``count`` message rows by alice without body files; return their ids, newest first."""
     return lambda count: insert_message_rows(alice, count)
+
+
+@pytest.fixture
+def mia(make_user):
+    """A moderator as make_moderator makes one: the moderators group, and staff."""
+    from messages_app import services
+
+    user = make_user("mia")
+    services.moderator_add(user=user)
+    return user

@@ -20,3 +20,25 @@ def board(make_message, alice, bob):
         message_id=third.pk, user=bob, base_version=1, lease_token=None, subject=None, body="three, by bob"
     )
     return [Message.objects.get(pk=m.pk) for m in (first, second, third)]
+
+
+# The API's clients, for the contract's tests and the moderation API's.
+@pytest.fixture
+def anon():
+    from tests.integration.test_api import ApiClient
+
+    return ApiClient()
+
+
+@pytest.fixture
+def alice_api(alice):
+    from tests.integration.test_api import api_for
+
+    return api_for(alice)
+
+
+@pytest.fixture
+def bob_api(bob):
+    from tests.integration.test_api import api_for
+
+    return api_for(bob)

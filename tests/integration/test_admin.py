@@ -19,14 +19,6 @@ EVENTS = "/admin/messages_app/leaseevent/"
 
 
 @pytest.fixture
-def mia(make_user):
-    """A moderator as make_moderator makes one: the moderators group, and staff."""
-    user = make_user("mia")
-    services.moderator_add(user=user)
-    return user
-
-
-@pytest.fixture
 def mod_client(mia) -> Client:
     client = Client()
     client.force_login(mia)

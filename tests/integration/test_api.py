@@ -89,21 +89,6 @@ def expire_leases() -> None:
 
 
 @pytest.fixture
-def anon() -> ApiClient:
-    return ApiClient()
-
-
-@pytest.fixture
-def alice_api(alice) -> ApiClient:
-    return api_for(alice)
-
-
-@pytest.fixture
-def bob_api(bob) -> ApiClient:
-    return api_for(bob)
-
-
-@pytest.fixture
 def moderator_api(make_user) -> ApiClient:
     user = make_user("mia")
     user.user_permissions.add(Permission.objects.get(codename="moderate_message"))

@@ -2,33 +2,10 @@
 
 import pytest
 
-from messages_app import services
 from messages_app.models import EditLease, LeaseEvent, Message, Revision
 from tests.integration.test_api import ApiClient, api_for, assert_error, expire_leases
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def anon() -> ApiClient:
-    return ApiClient()
-
-
-@pytest.fixture
-def alice_api(alice) -> ApiClient:
-    return api_for(alice)
-
-
-@pytest.fixture
-def bob_api(bob) -> ApiClient:
-    return api_for(bob)
-
-
-@pytest.fixture
-def mia(make_user):
-    user = make_user("mia")
-    services.moderator_add(user=user)
-    return user
 
 
 @pytest.fixture

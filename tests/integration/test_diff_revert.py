@@ -24,13 +24,6 @@ V2 = "Dear all,\nthe party is on Saturday.\nBring cake.\nBring <b>drinks</b> & i
 
 
 @pytest.fixture
-def mia(make_user):
-    user = make_user("mia")
-    services.moderator_add(user=user)
-    return user
-
-
-@pytest.fixture
 def edited(make_message, alice, bob):
     """A message at version 3: alice wrote 1 and 3, bob wrote 2."""
     message = make_message(subject="Party", body=V1)

@@ -23,13 +23,6 @@ def expire_leases(**filters) -> None:
     EditLease.objects.filter(**filters).update(expires_at=timezone.now() - timedelta(seconds=5))
 
 
-@pytest.fixture
-def mia(make_user):
-    user = make_user("mia")
-    services.moderator_add(user=user)
-    return user
-
-
 def test_taking_a_free_lease_records_acquired(make_message, alice):
     message = make_message()
     services.message_lease_acquire(message_id=message.pk, user=alice)
