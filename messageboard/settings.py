@@ -96,7 +96,6 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
-                "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "messages_app.context_processors.site_urls",
@@ -224,7 +223,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, MESSAGEBOARD_MAX_BODY_BYTES * 6 + 6
 
 SECURE_CSP = {
     "default-src": [CSP.SELF],
-    "script-src": [CSP.SELF, CSP.NONCE],
+    "script-src": [CSP.SELF],
     "style-src": [CSP.SELF],
     "img-src": [CSP.SELF, "data:"],
     "connect-src": [CSP.SELF],

@@ -5,7 +5,7 @@ import contextvars
 import hashlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -47,7 +47,9 @@ def body_save(*, message_id: int, version: int, data: bytes, text: str | None = 
     """Write a body to a new key and return where it went with its size and checksum."""
     key = body_key(message_id, version)
     storage = messages_storage()
-    if isinstance(storage, FileSystemStorage):
+    if isinstance(storage, DurableFileSystemStorage):
+        storage.save_new(key, data)
+    elif isinstance(storage, FileSystemStorage):
         saved_name = storage.save(key, ContentFile(data))
         if saved_name != key:
             storage.delete(saved_name)
@@ -105,13 +107,21 @@ class DurableFileSystemStorage(FileSystemStorage):
         return name
 
     def _save(self, name: str, content) -> str:
-        return self._write(name, content, replace=False)
+        return self._write(name, content.chunks(), replace=False)
+
+    def save_new(self, key: str, data: bytes) -> None:
+        """Write a new file under a key made by body_key(), refusing to replace one.
+
+        Storage.save() checks and rewrites the name three times over, for names that come
+        from users; ours are made of digits and hex, and that checking cost a tenth of a save.
+        """
+        self._write(key, (data,), replace=False)
 
     def save_replacing(self, name: str, content) -> str:
         """Write a file under exactly this name, replacing one already there."""
-        return self._write(self.generate_filename(name), content, replace=True)
+        return self._write(self.generate_filename(name), content.chunks(), replace=True)
 
-    def _write(self, name: str, content, *, replace: bool) -> str:
+    def _write(self, name: str, chunks: Iterable[bytes], *, replace: bool) -> str:
         full_path = self.path(name)
         directory = os.path.dirname(full_path)
         sync = _SYNC_EACH_WRITE.get()
@@ -122,7 +132,7 @@ class DurableFileSystemStorage(FileSystemStorage):
         fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644 & ~_UMASK)
         try:
             with os.fdopen(fd, "wb") as temp_file:
-                for chunk in content.chunks():
+                for chunk in chunks:
                     temp_file.write(chunk)
                 temp_file.flush()
                 if sync:

@@ -57,7 +57,7 @@ def lease_acquire(*, message_id: int, user, include_protected: bool = True) -> L
     LeaseEvent: ``acquired``, ``replaced`` (the holder again), or ``expired`` for the old
     holder followed by ``acquired`` (someone else's lease had run out).
     """
-    if not _is_message_id(message_id):
+    if not message_id_in_range(message_id):
         return None
     ttl = lease_ttl_seconds()
     now, expiry = _now_sql(), _expiry_sql()
@@ -134,7 +134,7 @@ def _grant_recording(grant: str, params: list) -> tuple | None:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(grant, params)
         row = cursor.fetchone()
         if row is not None:
@@ -174,7 +174,7 @@ def _delete_recording(where: str, params: list, *, event: str, by_id: int | None
             cursor.execute(sql, [*params, event, by_id])
             row = cursor.fetchone()
         return (row[0], bool(row[1])) if row else None
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(delete, params)
         row = cursor.fetchone()
         if row is not None and row[2]:
@@ -193,7 +193,7 @@ def _insert_events(cursor, events: list[tuple]) -> None:
 
 def lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
     """Extend the caller's valid lease by one TTL, keeping its token, or raise LeaseLost."""
-    if not _is_message_id(message_id):
+    if not message_id_in_range(message_id):
         raise LeaseLost()
     ttl = lease_ttl_seconds()
     now, expiry = _now_sql(), _expiry_sql()
@@ -212,7 +212,7 @@ def lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
 
 def lease_release(*, message_id: int, user, token: str) -> None:
     """Give up the caller's valid lease (recorded as ``released``), or raise LeaseLost when the token is not it."""
-    if not _is_message_id(message_id):
+    if not message_id_in_range(message_id):
         raise LeaseLost()
     where = f"message_id = %s AND token = %s AND holder_id = %s AND expires_at > {_now_sql()}"
     if _delete_recording(where, [message_id, token, user.pk], event=RELEASED) is None:
@@ -243,7 +243,7 @@ def lease_break(*, message_id: int, by=None) -> bool:
     A broken valid lease is recorded as ``broken`` with the moderator ``by``; removing an
     expired row (nobody held the lease) records nothing.
     """
-    if not _is_message_id(message_id):
+    if not message_id_in_range(message_id):
         return False
     gone = _delete_recording("message_id = %s", [message_id], event=BROKEN, by_id=by.pk if by is not None else None)
     return bool(gone and gone[1])
@@ -265,14 +265,25 @@ def lease_clear_expired() -> int:
     return deleted
 
 
-def lease_held_by(*, token: str, user) -> Exists:
-    """Return a condition, for a Message query, that the token is the user's valid lease."""
-    return Exists(EditLease.objects.filter(message=OuterRef("pk"), token=token, holder=user, expires_at__gt=Now()))
+def lease_permits_save_sql(message_column: str, *, token: str | None, user) -> tuple[str, list]:
+    """Return an SQL condition and its parameters that a save may publish under the lease.
 
-
-def lease_held_by_anyone() -> Exists:
-    """Return a condition, for a Message query, that someone holds a valid lease."""
-    return Exists(EditLease.objects.filter(message=OuterRef("pk"), expires_at__gt=Now()))
+    With a token: it is the user's valid lease. Without one: nobody holds a valid lease (the
+    API's lease-less save). ``message_column`` names the message id in the caller's statement,
+    so the save checks the lease in the same statement that publishes it.
+    """
+    now = _now_sql()
+    if token:
+        return (
+            f"EXISTS (SELECT 1 FROM {TABLE} WHERE {TABLE}.message_id = {message_column} "
+            f"AND {TABLE}.token = %s AND {TABLE}.holder_id = %s AND {TABLE}.expires_at > {now})",
+            [token, user.pk],
+        )
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {TABLE} WHERE {TABLE}.message_id = {message_column} "
+        f"AND {TABLE}.expires_at > {now})",
+        [],
+    )
 
 
 def lease_held_message_ids() -> QuerySet:
@@ -289,9 +300,12 @@ def lease_held_by_other(*, user) -> Exists:
     return Exists(EditLease.objects.filter(message=OuterRef("pk"), expires_at__gt=Now()).exclude(holder=user))
 
 
-def _is_message_id(message_id: int) -> bool:
-    # The ORM answers "no such row" for an id beyond the column's range (a URL can carry
-    # any number of digits); the raw statements here would crash in the driver instead.
+def message_id_in_range(message_id: int) -> bool:
+    """Return whether the id fits the message id column, so raw SQL may be given it.
+
+    The ORM answers "no such row" for an id beyond the column's range (a URL can carry any
+    number of digits); raw statements would crash in the driver instead.
+    """
     low, high = connection.ops.integer_field_range(Message._meta.pk.get_internal_type())
     return low <= message_id <= high
 

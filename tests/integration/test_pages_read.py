@@ -126,7 +126,8 @@ def test_detail_shows_escaped_body_with_line_breaks_author_and_version(client, m
     page = html(response)
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;\nline two\n\nline four</div>" in page
-    assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in page
+    assert "<h1>&lt;b&gt;bold&lt;/b&gt; &amp; co</h1>" in page
+    assert "<title>&lt;b&gt;bold&lt;/b&gt; &amp; co · Messageboard</title>" in page
     assert "<strong>alice</strong>" in page
     assert "version 1" in page
     css = (Path(django_settings.BASE_DIR) / "static/css/board.css").read_text()

@@ -113,7 +113,11 @@ def test_body_save_failing_midway_caches_nothing_and_leaves_no_file(monkeypatch,
         keys.append(real_body_key(message_id, version))
         return keys[-1]
 
-    monkeypatch.setattr(bodies, "ContentFile", ChunksFailMidway)
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    # The data is in the temporary file; making it durable fails.
+    monkeypatch.setattr(bodies.os, "fsync", disk_full)
     monkeypatch.setattr(bodies, "body_key", recording_body_key)
     with pytest.raises(OSError):
         bodies.body_save(message_id=6, version=1, data=b"text", text="text")

@@ -191,6 +191,27 @@ def test_save_edit_against_a_stale_version_is_a_conflict_and_changes_nothing(mak
     assert snapshot(message.pk, body_files) == before
 
 
+@pytest.mark.parametrize("base_version", [10**30, -(10**30), 2**63])
+def test_save_edit_against_a_version_beyond_any_integer_is_a_conflict_and_changes_nothing(
+    make_message, alice, body_files, base_version
+):
+    message = make_message()
+    token = acquire(message, alice)
+    before = snapshot(message.pk, body_files)
+    with pytest.raises(VersionConflict) as refused:
+        save(message, alice, token=token, base_version=base_version, body="from nowhere")
+    assert refused.value.current_version == 1
+    assert snapshot(message.pk, body_files) == before
+
+
+def test_save_edit_of_an_id_beyond_any_integer_is_not_found_and_writes_nothing(alice, body_files):
+    with pytest.raises(MessageNotFound):
+        services.message_save_edit(
+            message_id=10**30, user=alice, base_version=1, lease_token="t", subject=None, body="text"
+        )
+    assert body_files() == set()
+
+
 def test_save_edit_with_a_dead_token_is_lease_lost_and_changes_nothing(make_message, alice, body_files):
     message = make_message()
     old_token = acquire(message, alice)
