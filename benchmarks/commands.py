@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 RUN_COMMAND = """
-import json, resource, sys, time, django
+import json, sys, time, django
 django.setup()
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -38,7 +38,10 @@ try:
 except CommandError as error:
     status = error.returncode
 elapsed = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM is this process's own high-water mark; ru_maxrss would include the parent's at fork time
+# (the parent holds moto's S3 server and every object stored in it).
+with open("/proc/self/status") as process_status:
+    peak = next(int(line.split()[1]) for line in process_status if line.startswith("VmHWM:"))
 print(json.dumps({"seconds": elapsed, "peak_kib": peak, "status": status}))
 """
 

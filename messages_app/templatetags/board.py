@@ -21,10 +21,12 @@ def when(value: datetime | None, precision: str = "minutes") -> SafeString | str
 
 
 def _time(value: datetime, precision: str = "minutes") -> str:
-    shown = value.strftime("%Y-%m-%d %H:%M:%S" if precision == "seconds" else "%Y-%m-%d %H:%M")
+    iso = value.isoformat()
+    # isoformat() starts "YYYY-MM-DDTHH:MM:SS" whatever follows: cut from it, a strftime less.
+    shown = iso[: 19 if precision == "seconds" else 16].replace("T", " ")
     # Digits and punctuation only, nothing to escape: format_html's escaping cost a fifth of
     # the list page, which shows fifty of these.
-    return f'<time datetime="{value.isoformat()}">{shown}</time>'
+    return f'<time datetime="{iso}">{shown}</time>'
 
 
 @register.filter
