@@ -93,9 +93,23 @@ def body_uncache(key: str) -> None:
 
 
 def body_delete(key: str) -> None:
-    """Delete a body's file; a key that is already gone is not an error."""
+    """Delete a body's file; a key that is already gone is not an error.
+
+    Raises OSError when the storage refuses, whichever backend it is.
+    """
     cache.delete(CACHE_PREFIX + key)
-    messages_storage().delete(key)
+    try:
+        messages_storage().delete(key)
+    except _REMOTE_STORAGE_ERRORS as error:
+        raise OSError(f"the storage could not delete {key}: {error}") from error
+
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    _REMOTE_STORAGE_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError)
+except ImportError:  # an install without S3 support
+    _REMOTE_STORAGE_ERRORS = ()
 
 
 class DurableFileSystemStorage(FileSystemStorage):

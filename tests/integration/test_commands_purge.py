@@ -1,11 +1,15 @@
 """purge_deleted: messages soft-deleted long enough ago go for good, with revisions and files."""
 
+import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from botocore.config import Config
+from django.core.files.storage import FileSystemStorage, storages
 from django.utils import timezone
 
-from messages_app import services
+from messages_app import bodies, services
 from messages_app.models import EditLease, Message, Revision
 
 pytestmark = [pytest.mark.django_db, pytest.mark.both_storages]
@@ -48,6 +52,32 @@ def test_purge_removes_only_messages_deleted_before_the_cutoff_with_revisions_an
     assert not EditLease.objects.exists()
     assert body_storage.stored_keys() == kept_keys
     assert run_command("verify_storage", "--orphan-grace", "0").code == 0
+
+
+def test_files_the_storage_refuses_to_delete_are_counted_and_the_exit_status_says_so(
+    aged_board, body_storage, run_command, settings, monkeypatch, tmp_path
+):
+    storage = storages["messages"]
+    if isinstance(storage, FileSystemStorage):
+        # Where the bodies' folder was, a file: every delete under it fails in the OS.
+        moved = tmp_path / "moved-away"
+        Path(storage.location, bodies.KEY_PREFIX).rename(moved)
+        Path(storage.location, bodies.KEY_PREFIX).write_text("not a folder")
+    else:
+        # An object store that stopped answering: nothing listens on port 9 (discard).
+        monkeypatch.setattr(storage, "endpoint_url", "http://127.0.0.1:9")
+        monkeypatch.setattr(storage, "client_config", Config(retries={"max_attempts": 1}, connect_timeout=1))
+        monkeypatch.setattr(storage, "_connections", threading.local())
+    try:
+        result = run_command("purge_deleted", "--older-than", "30d")
+    finally:
+        if isinstance(storage, FileSystemStorage):
+            Path(storage.location, bodies.KEY_PREFIX).unlink()
+            moved.rename(Path(storage.location, bodies.KEY_PREFIX))
+    assert result.code == 1
+    assert "Removed 2 messages, 4 revisions and 0 files." in result.out
+    assert "4 files could not be deleted; verify_storage --delete-orphans removes them." in result.err
+    assert set(Message.objects.values_list("pk", flat=True)) == {aged_board["young"].pk, aged_board["live"].pk}
 
 
 def test_a_longer_age_keeps_more(aged_board, run_command):
