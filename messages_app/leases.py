@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import NotSupportedError, connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, QuerySet, When
+from django.db.models import Case, Exists, F, Field, OuterRef, QuerySet, When
 from django.db.models.functions import Now
 from django.utils.dateparse import parse_datetime
 
@@ -57,7 +57,7 @@ def lease_acquire(*, message_id: int, user, include_protected: bool = True) -> L
     LeaseEvent: ``acquired``, ``replaced`` (the holder again), or ``expired`` for the old
     holder followed by ``acquired`` (someone else's lease had run out).
     """
-    if not message_id_in_range(message_id):
+    if not fits_integer_column(message_id):
         return None
     ttl = lease_ttl_seconds()
     now, expiry = _now_sql(), _expiry_sql()
@@ -193,7 +193,7 @@ def _insert_events(cursor, events: list[tuple]) -> None:
 
 def lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
     """Extend the caller's valid lease by one TTL, keeping its token, or raise LeaseLost."""
-    if not message_id_in_range(message_id):
+    if not fits_integer_column(message_id):
         raise LeaseLost()
     ttl = lease_ttl_seconds()
     now, expiry = _now_sql(), _expiry_sql()
@@ -212,7 +212,7 @@ def lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
 
 def lease_release(*, message_id: int, user, token: str) -> None:
     """Give up the caller's valid lease (recorded as ``released``), or raise LeaseLost when the token is not it."""
-    if not message_id_in_range(message_id):
+    if not fits_integer_column(message_id):
         raise LeaseLost()
     where = f"message_id = %s AND token = %s AND holder_id = %s AND expires_at > {_now_sql()}"
     if _delete_recording(where, [message_id, token, user.pk], event=RELEASED) is None:
@@ -243,7 +243,7 @@ def lease_break(*, message_id: int, by=None) -> bool:
     A broken valid lease is recorded as ``broken`` with the moderator ``by``; removing an
     expired row (nobody held the lease) records nothing.
     """
-    if not message_id_in_range(message_id):
+    if not fits_integer_column(message_id):
         return False
     gone = _delete_recording("message_id = %s", [message_id], event=BROKEN, by_id=by.pk if by is not None else None)
     return bool(gone and gone[1])
@@ -300,14 +300,15 @@ def lease_held_by_other(*, user) -> Exists:
     return Exists(EditLease.objects.filter(message=OuterRef("pk"), expires_at__gt=Now()).exclude(holder=user))
 
 
-def message_id_in_range(message_id: int) -> bool:
-    """Return whether the id fits the message id column, so raw SQL may be given it.
+def fits_integer_column(value: int, field: Field = Message._meta.pk) -> bool:
+    """Return whether the value fits the field's integer column (a message id by default).
 
-    The ORM answers "no such row" for an id beyond the column's range (a URL can carry any
-    number of digits); raw statements would crash in the driver instead.
+    The ORM answers "no such row" for an integer beyond the column's range (a URL can carry
+    any number of digits); raw statements, and the ORM through a foreign key, would crash
+    in the driver instead.
     """
-    low, high = connection.ops.integer_field_range(Message._meta.pk.get_internal_type())
-    return low <= message_id <= high
+    low, high = connection.ops.integer_field_range(field.get_internal_type())
+    return low <= value <= high
 
 
 def _share_lock_sql() -> str:

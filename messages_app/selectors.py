@@ -10,7 +10,7 @@ from weakref import WeakKeyDictionary
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Case, F, Model, Q, QuerySet, When
 from django.db.models.functions import Now
 from django.utils.dateparse import parse_datetime
@@ -23,7 +23,7 @@ from messages_app.errors import (
     NotAllowed,
     RevisionNotFound,
 )
-from messages_app.leases import LeaseInfo, lease_current
+from messages_app.leases import LeaseInfo, fits_integer_column, lease_current
 from messages_app.models import LeaseEvent, Message, Revision
 
 HISTORY_PAGE_SIZE = 100
@@ -60,22 +60,23 @@ class PreparedQuery:
         self._readers: WeakKeyDictionary = WeakKeyDictionary()
 
     def fetch(self, *values) -> list:
-        if not all(_fits_id_column(value) for value in values if isinstance(value, int)):
+        if not all(fits_integer_column(value) for value in values if isinstance(value, int)):
             return []
-        compiled = self._compiled.get(connection.vendor)
+        database = connections[DEFAULT_DB_ALIAS]
+        vendor = database.vendor
+        compiled = self._compiled.get(vendor)
         if compiled is None:
             stand_ins = self._STAND_INS[: len(values)]
             queryset = self._build(*stand_ins)
             sql, params = queryset.query.sql_with_params()
             positions = [params.index(stand_in) for stand_in in stand_ins]
-            compiled = self._compiled[connection.vendor] = (queryset.model, sql, tuple(params), positions)
+            compiled = self._compiled[vendor] = (queryset.model, sql, tuple(params), positions)
         model, sql, params, positions = compiled
         params = list(params)
         for position, value in zip(positions, values, strict=True):
             params[position] = value
-        if connection.vendor == "sqlite":
+        if vendor == "sqlite":
             sql, params = _named_placeholders(sql), {f"p{index}": value for index, value in enumerate(params)}
-        database = connections[DEFAULT_DB_ALIAS]
         with database.cursor() as cursor:
             cursor.execute(sql, params)
             columns = [column[0] for column in cursor.description]
@@ -141,13 +142,6 @@ class _RowReader:
         if isinstance(expires, str):
             instance.lease_expires_at = _aware(parse_datetime(expires))
         return instance
-
-
-def _fits_id_column(value: int) -> bool:
-    # A URL can carry any number of digits. The ORM answers "no rows" for an integer beyond
-    # the column's range, except through a foreign key or raw SQL, where the driver crashes.
-    low, high = connection.ops.integer_field_range("BigIntegerField")
-    return low <= value <= high
 
 
 def _aware(value: datetime) -> datetime:
@@ -221,7 +215,7 @@ def message_body(message: Message) -> str:
 
 def revision_list(*, message_id: int, before: int | None = None, limit: int = HISTORY_PAGE_SIZE) -> RevisionPage:
     """Return a message's versions newest first, older than version ``before`` when given."""
-    if not _fits_id_column(message_id):
+    if not fits_integer_column(message_id):
         raise MessageNotFound()
     queryset = Revision.objects.filter(message_id=message_id).order_by("-version")
     if before is not None:
@@ -240,7 +234,7 @@ def revision_list(*, message_id: int, before: int | None = None, limit: int = HI
 
 def revision_get(*, message_id: int, version: int) -> Revision:
     """Return one version of a message with its author's name and the message's current version."""
-    if not _fits_id_column(message_id):
+    if not fits_integer_column(message_id):
         raise MessageNotFound()
     revision = (
         Revision.objects.filter(message_id=message_id, version=version)
@@ -292,7 +286,7 @@ def lease_event_list(
 
     Only moderators may read them: others get NotAllowed (after MessageNotFound or MessageGone).
     """
-    if not _fits_id_column(message_id):
+    if not fits_integer_column(message_id):
         raise MessageNotFound()
     message_must_be_visible(message_id)
     if not user_is_moderator(viewer):
@@ -337,7 +331,7 @@ def message_moderation_search(queryset: QuerySet, terms: list[str]) -> QuerySet:
         )
         if authors:
             match |= Q(author_id__in=authors)
-        if term.isascii() and term.isdigit() and _fits_id_column(int(term)):
+        if term.isascii() and term.isdigit() and fits_integer_column(int(term)):
             match |= Q(pk=int(term))
         queryset = queryset.filter(match)
     return queryset

@@ -163,10 +163,10 @@ def message_save_edit(
     if subject is not None:
         subject_validate(subject)
     data = body_validate(body)
-    if not leases.message_id_in_range(message_id):
+    if not leases.fits_integer_column(message_id):
         raise MessageNotFound()
-    low, high = connection.ops.integer_field_range(Message._meta.get_field("version").get_internal_type())
-    if not low <= base_version < high:
+    version_field = Message._meta.get_field("version")
+    if not all(leases.fits_integer_column(version, version_field) for version in (base_version, base_version + 1)):
         # No version is that large: refused for whatever makes the message unsavable, or as stale.
         raise _refused_save_reason(message_id=message_id, user=user, base_version=base_version, lease_token=lease_token)
     new_version = base_version + 1
