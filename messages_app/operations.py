@@ -63,38 +63,52 @@ def _revisions_in_key_order() -> Iterator[tuple[int, str, int, str]]:
     return Revision.objects.order_by(key_order).values_list("id", "body", "size", "sha256").iterator(chunk_size=CHUNK)
 
 
+def _merged_by_key(
+    revisions: Iterator[tuple[int, str, int, str]], files: Iterator[bodies.ListedBody]
+) -> Iterator[tuple[tuple[int, str, int, str] | None, bodies.ListedBody | None]]:
+    """Pair revisions with listed files, both sorted by key in byte order.
+
+    Yields (revision, file) for a key both have, and None on the side that lacks it. A merge
+    of two sorted streams: neither side is ever loaded whole.
+    """
+    revision = next(revisions, None)
+    listed = next(files, None)
+    while revision is not None or listed is not None:
+        if listed is None or (revision is not None and revision[1] < listed.key):
+            yield revision, None
+            revision = next(revisions, None)
+        elif revision is None or listed.key < revision[1]:
+            yield None, listed
+            listed = next(files, None)
+        else:
+            yield revision, listed
+            revision = next(revisions, None)
+            listed = next(files, None)
+
+
 def storage_verify(
     *, checksums: bool = True, orphan_grace_seconds: int = ORPHAN_GRACE_SECONDS, progress: Progress = _no_progress
 ) -> StorageReport:
     """Compare every revision with the body files: missing files, orphans, size and sha256 mismatches."""
     report = StorageReport()
     now = time.time()
-    revisions = _revisions_in_key_order()
-    files = bodies.body_listing()
-    revision = next(revisions, None)
-    listed = next(files, None)
-    # A merge of two sorted streams: neither side is ever loaded whole.
-    while revision is not None or listed is not None:
-        if listed is None or (revision is not None and revision[1] < listed.key):
+    for revision, listed in _merged_by_key(_revisions_in_key_order(), bodies.body_listing()):
+        if listed is None:
             revision_id, key, _, _ = revision
             report.revisions += 1
             report.findings.append(StorageFinding("missing", key, "no file for this revision", revision_id))
-            revision = next(revisions, None)
             progress(1)
-        elif revision is None or listed.key < revision[1]:
+        elif revision is None:
             report.files += 1
             if now - listed.modified_at < orphan_grace_seconds:
                 report.young_files += 1
             else:
                 report.findings.append(StorageFinding("orphan", listed.key, "no revision points to this file"))
-            listed = next(files, None)
         else:
             revision_id, key, size, sha256 = revision
             report.revisions += 1
             report.files += 1
             report.findings.extend(_check_file(revision_id, key, size, sha256, listed.size, checksums))
-            revision = next(revisions, None)
-            listed = next(files, None)
             progress(1)
     report.findings.extend(_messages_not_at_their_current_revision())
     return report
@@ -180,10 +194,14 @@ def storage_migrate(*, to: str, jobs: int = 8, progress: Progress = _no_progress
     except Exception as error:
         raise StorageUnreachable(f"the {to!r} storage cannot be listed: {error}") from error
     report = MigrationReport()
-    revisions = Revision.objects.order_by("id").values_list("body", "sha256").iterator(chunk_size=CHUNK)
+    # Keys the target lists already are read back to compare checksums; the others are copied
+    # straight away: a fresh migration costs a write and a read-back per file, not three requests.
+    pairs = _merged_by_key(_revisions_in_key_order(), bodies.body_listing(target))
+    copies = ((revision, listed is not None) for revision, listed in pairs if revision is not None)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        while chunk := list(itertools.islice(revisions, CHUNK)):
-            for outcome in pool.map(lambda row: _copy_one(*row, source, target), chunk):
+        while chunk := list(itertools.islice(copies, CHUNK)):
+            outcomes = pool.map(lambda copy: _copy_one(copy[0][1], copy[0][3], copy[1], source, target), chunk)
+            for outcome in outcomes:
                 if outcome == "copied":
                     report.copied += 1
                 elif outcome == "skipped":
@@ -194,9 +212,9 @@ def storage_migrate(*, to: str, jobs: int = 8, progress: Progress = _no_progress
     return report
 
 
-def _copy_one(key: str, sha256: str, source, target) -> str:
+def _copy_one(key: str, sha256: str, listed_in_target: bool, source, target) -> str:
     try:
-        if _sha256_of(key, target) == sha256:
+        if listed_in_target and _sha256_of(key, target) == sha256:
             return "skipped"
         try:
             data = bodies.body_read_bytes(key, source)

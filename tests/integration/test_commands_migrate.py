@@ -61,6 +61,23 @@ def test_a_second_run_skips_everything_already_copied(board, other_backend, run_
     assert "Copied 0 files, 6 already there, 0 failed." in again.out
 
 
+def test_a_fresh_migration_reads_each_copy_back_once_and_nothing_before_writing_it(
+    board, other_backend, run_command, monkeypatch
+):
+    reads_at_target = []
+    real_read = bodies.body_read_bytes
+
+    def recording_read(key, storage=None):
+        if storage is not None and storage is not bodies.messages_storage():
+            reads_at_target.append(key)
+        return real_read(key, storage)
+
+    monkeypatch.setattr(bodies, "body_read_bytes", recording_read)
+    assert run_command("migrate_storage", "--to", other_backend, *JOBS).code == 0
+    # The target's listing says what is there: only the read-back after each write remains.
+    assert sorted(reads_at_target) == sorted(revision_keys())
+
+
 def test_a_damaged_copy_at_the_target_is_copied_again(board, other_backend, run_command):
     assert run_command("migrate_storage", "--to", other_backend, *JOBS).code == 0
     target = bodies.storage_for(other_backend)
