@@ -109,6 +109,10 @@ class LeaseEvent(models.Model):
             models.Index(fields=["message", "-id"], name="leaseevent_message_newest"),
             # The admin's event filter, newest first.
             models.Index(fields=["event", "-id"], name="leaseevent_event_newest"),
+            # Every lease grant asks whether a moderator broke this user's lease lately; breaks are rare.
+            models.Index(
+                fields=["message", "user", "at"], condition=models.Q(event="broken"), name="leaseevent_broken_recent"
+            ),
         ]
 
     def __str__(self) -> str:
