@@ -15,6 +15,9 @@ PYTHON ?= $(shell for c in python3 python3.14 python3.13 python3.12; do \
 # (make serve WEB_CONCURRENCY=8, or in the environment). DEBUG is off unless the environment
 # turns it on, so SECRET_KEY and ALLOWED_HOSTS must be set (README, "Production").
 SERVE_ENV = DEBUG=$${DEBUG:-false} MESSAGEBOARD_STATIC_MANIFEST=true
+# `make run` is the development server: DEBUG on (the settings default to off), so it needs no
+# SECRET_KEY and serves plain HTTP on localhost.
+RUN_ENV = DEBUG=true
 
 .PHONY: run serve test lint format setup check-python clean
 
@@ -39,8 +42,8 @@ $(VENV)/.installed-dev: $(VENV)/.installed-run requirements-dev.txt
 setup: $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 serve: $(VENV)/.installed-run
 	$(SERVE_ENV) $(PY) manage.py migrate --noinput

@@ -28,6 +28,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * _cores() + 1)
 # A request that takes this long is stuck (a lost database or object store): restart the worker.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
+# gunicorn takes X-Forwarded-Proto: https from FORWARDED_ALLOW_IPS as an HTTPS request; like
+# Django (settings.py), only when the operator says a proxy that terminates TLS is in front.
+if os.environ.get("MESSAGEBOARD_BEHIND_TLS_PROXY", "").lower() not in {"1", "true", "yes", "on"}:
+    secure_scheme_headers = {}
 # The proxy logs every request already; GUNICORN_ACCESS_LOG=- logs them here too.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import dj_database_url
+import limits
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -44,7 +45,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+def env_rate(name: str, default: str) -> str:
+    """Read rate limits in the limits library's notation ("5/15minute", "6/minute;60/hour")."""
+    raw = env_str(name, default)
+    try:
+        limits.parse_many(raw)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be rate limits like '5/minute' or '6/minute;60/hour', not {raw!r}."
+        ) from None
+    return raw
+
+
+# Off unless asked for: `make run` and the test suite turn it on for themselves.
+DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
@@ -72,12 +86,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything could read a body: a request declaring one over the limit gets 413.
+    "messageboard.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A sign-in page whose attempt the rate limits refused answers 429 (messages_app.ratelimits).
+    "messages_app.ratelimits.SignInLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -139,6 +157,11 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 5000},
         }
     }
+# Bodies are not kept in the local-memory cache above (it counts entries, not bytes): with it,
+# each process keeps them in a cache of its own within this many bytes (messages_app/textcache.py).
+MESSAGEBOARD_BODY_CACHE_BYTES = env_int("MESSAGEBOARD_BODY_CACHE_BYTES", 64 * 1024 * 1024)
+# Rendered comparisons of two versions (the diff page), kept the same way.
+MESSAGEBOARD_DIFF_CACHE_BYTES = env_int("MESSAGEBOARD_DIFF_CACHE_BYTES", 16 * 1024 * 1024)
 
 # Sessions are read on every signed-in page: the cache answers, the database keeps them
 # across restarts and workers.
@@ -149,6 +172,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# The rate-limit backend only refuses (before ModelBackend hashes anything); it signs no one in.
+AUTHENTICATION_BACKENDS = [
+    "messages_app.ratelimits.SignInLimitBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "messages_app:message-list"
@@ -214,12 +242,41 @@ MESSAGEBOARD_LEASE_SECONDS = env_int("MESSAGEBOARD_LEASE_SECONDS", 120)
 MESSAGEBOARD_IDLE_SECONDS = env_int("MESSAGEBOARD_IDLE_SECONDS", 15 * 60)
 MESSAGEBOARD_MAX_BODY_BYTES = env_int("MESSAGEBOARD_MAX_BODY_BYTES", 262144)
 MESSAGEBOARD_PAGE_SIZE = 50
+# Leases cannot be hogged: at most this many at once per user (0: no limit), renewed only up to
+# this long after being taken or after the holder's last save, and not taken back for this
+# long after a moderator broke it (0: no cooldown).
+MESSAGEBOARD_MAX_LEASES_PER_USER = env_int("MESSAGEBOARD_MAX_LEASES_PER_USER", 5)
+MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS = env_int("MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS", 3600)
+MESSAGEBOARD_BREAK_COOLDOWN_SECONDS = env_int("MESSAGEBOARD_BREAK_COOLDOWN_SECONDS", 600)
 if MESSAGEBOARD_LEASE_SECONDS < 4:
     raise ImproperlyConfigured("MESSAGEBOARD_LEASE_SECONDS must be at least 4.")
+
+# Request rate limits (messages_app/ratelimits.py), each in the limits library's notation;
+# several figures joined by ";" must all hold. Sign-in counts failures; the rest count requests.
+MESSAGEBOARD_RATE_LIMITS = env_bool("MESSAGEBOARD_RATE_LIMITS", True)
+MESSAGEBOARD_RATE_SIGNIN = env_rate("MESSAGEBOARD_RATE_SIGNIN", "5/15minute")  # per username and address
+MESSAGEBOARD_RATE_SIGNIN_IP = env_rate("MESSAGEBOARD_RATE_SIGNIN_IP", "20/15minute")  # per address, any usernames
+MESSAGEBOARD_RATE_SIGNUPS = env_rate("MESSAGEBOARD_RATE_SIGNUPS", "5/hour")  # per address
+MESSAGEBOARD_RATE_TOKENS = env_rate("MESSAGEBOARD_RATE_TOKENS", "10/hour")  # POST /api/auth/token per address
+MESSAGEBOARD_RATE_POSTS = env_rate("MESSAGEBOARD_RATE_POSTS", "6/minute;60/hour")  # per user
+MESSAGEBOARD_RATE_SAVES = env_rate("MESSAGEBOARD_RATE_SAVES", "10/minute;120/hour")  # per user, reverts too
+MESSAGEBOARD_RATE_LEASES = env_rate("MESSAGEBOARD_RATE_LEASES", "20/minute;200/hour")  # lease takes per user
+# Shared by every process and app server through Redis; on the embedded default, per process.
+MESSAGEBOARD_RATE_STORAGE = env_str("MESSAGEBOARD_RATE_STORAGE", REDIS_URL or "memory://")
+MESSAGEBOARD_RATE_KEY_PREFIX = env_str("MESSAGEBOARD_RATE_KEY_PREFIX", "messageboard-limits")
+MESSAGEBOARD_RATE_IPV6_PREFIX = env_int("MESSAGEBOARD_RATE_IPV6_PREFIX", 64)
+# Proxies in front that append to X-Forwarded-For; 0: the limits count REMOTE_ADDR.
+MESSAGEBOARD_TRUSTED_PROXY_COUNT = env_int("MESSAGEBOARD_TRUSTED_PROXY_COUNT", 0)
+if not 0 <= MESSAGEBOARD_RATE_IPV6_PREFIX <= 128:
+    raise ImproperlyConfigured("MESSAGEBOARD_RATE_IPV6_PREFIX must be between 0 and 128.")
+if MESSAGEBOARD_TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("MESSAGEBOARD_TRUSTED_PROXY_COUNT must not be negative.")
 
 # A form post carries the body once, percent-encoded (up to 3 bytes per byte), beside a
 # little else; the body limit itself is enforced with a clear message by the services.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, MESSAGEBOARD_MAX_BODY_BYTES * 6 + 65_536)
+# No page takes files: a file part is refused (400) before it is read, whatever its size.
+DATA_UPLOAD_MAX_NUMBER_FILES = 0
 
 SECURE_CSP = {
     "default-src": [CSP.SELF],
@@ -236,11 +293,15 @@ SECURE_CSP = {
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+# X-Forwarded-Proto is whatever the client sent, unless a proxy that terminates TLS replaces it
+# on every request: only then does it make a request HTTPS (gunicorn.conf.py reads this too).
+MESSAGEBOARD_BEHIND_TLS_PROXY = env_bool("MESSAGEBOARD_BEHIND_TLS_PROXY", False)
+if MESSAGEBOARD_BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if env_bool("HTTPS", not DEBUG):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

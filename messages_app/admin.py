@@ -7,16 +7,22 @@ LogEntry, and a broken lease also as a LeaseEvent.
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminPasswordChangeForm as OwnPasswordChangeForm
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.forms.models import BaseInlineFormSet
+from django.http import Http404
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
-from messages_app import leases, selectors, services
+from messages_app import leases, permissions, selectors, services, tokens
 from messages_app.errors import DomainError, LeaseHeld, MessageGone
 from messages_app.models import LeaseEvent, Message, Revision
 
@@ -33,16 +39,23 @@ class NoCountPaginator(Paginator):
     Its count is the rows before that page plus the rows fetched, so the admin links every
     page up to this one, and the next page exactly when one exists. A COUNT(*) over a
     million messages (or every row a search matches) would cost more than the page itself.
+    A page after the last one is not found (404).
     """
 
     def __init__(self, object_list, per_page, orphans=0, allow_empty_first_page=True, *, page_number=1) -> None:
         super().__init__(object_list, per_page, orphans, allow_empty_first_page)
-        self.page_number = max(1, page_number)
+        self.page_number = page_number
 
     @cached_property
     def _rows(self) -> list:
         offset = (self.page_number - 1) * self.per_page
-        return list(self.object_list[offset : offset + self.per_page + 1])
+        rows = list(self.object_list[offset : offset + self.per_page + 1])
+        if not rows and self.page_number > 1:
+            # Without a count, "no rows here" is the only sign of a page beyond the last.
+            # Django's admin would take the page for the first (one page of results) or
+            # redirect to "?e=1" (several).
+            raise Http404(f"There is no page {self.page_number} of this list.")
+        return rows
 
     @cached_property
     def count(self) -> int:
@@ -70,13 +83,13 @@ class NoCountChangeList(ChangeList):
 
 
 class ModeratorsOnly:
-    """Admin access for moderators (services.user_is_moderator), whatever model permissions say."""
+    """Admin access for moderators (permissions.may_enter_admin), whatever model permissions say."""
 
     def has_module_permission(self, request) -> bool:
-        return services.user_is_moderator(request.user)
+        return permissions.may_enter_admin(request.user)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return services.user_is_moderator(request.user)
+        return permissions.may_enter_admin(request.user)
 
 
 class UncountedAdmin(ModeratorsOnly, admin.ModelAdmin):
@@ -92,10 +105,12 @@ class UncountedAdmin(ModeratorsOnly, admin.ModelAdmin):
         return NoCountChangeList
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
-        try:
-            page_number = int(request.GET.get(PAGE_VAR, 1))
-        except ValueError:
-            page_number = 1
+        raw = request.GET.get(PAGE_VAR, "1")
+        page_number = int(raw) if raw.isascii() and raw.isdigit() else 0
+        # A page whose rows would start past any integer the database takes as an OFFSET
+        # crashed the query (500): it is as much no page as "abc", "0" or "-1".
+        if page_number < 1 or not leases.fits_integer_column(page_number * per_page + 1):
+            raise Http404(f"There is no page {raw!r} of this list.")
         return NoCountPaginator(queryset, per_page, orphans, allow_empty_first_page, page_number=page_number)
 
 
@@ -270,14 +285,14 @@ class MessageAdmin(UncountedAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return services.user_is_moderator(request.user)
+        return permissions.may_enter_admin(request.user)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Deleting is soft (the soft_delete action); removing rows and files is purge_deleted.
         return False
 
     def has_moderate_permission(self, request) -> bool:
-        return services.user_is_moderator(request.user)
+        return permissions.may_enter_admin(request.user)
 
     def save_model(self, request, obj, form, change) -> None:
         # Never obj.save(): it would write back every column as read, over a version
@@ -476,3 +491,35 @@ class LeaseEventAdmin(UncountedAdmin):
     def message_link(self, event: LeaseEvent) -> str:
         url = reverse("admin:messages_app_message_change", args=[event.message_id])
         return format_html('<a href="{}">#{} {}</a>', url, event.message_id, event.message.subject)
+
+
+# Passwords ------------------------------------------------------------------------------
+
+
+class EndsTokensOnSave:
+    """A password form whose save also ends the user's API tokens, as the account page's does."""
+
+    def save(self, commit: bool = True):
+        with transaction.atomic():
+            user = super().save(commit)
+            if commit:
+                tokens.user_password_changed(user=user)
+        return user
+
+
+class OwnPasswordForm(EndsTokensOnSave, OwnPasswordChangeForm):
+    pass
+
+
+class UserPasswordForm(EndsTokensOnSave, AdminPasswordChangeForm):
+    pass
+
+
+# The admin's own "change password" page, and a superuser setting anyone's password.
+admin.site.password_change_form = OwnPasswordForm
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class BoardUserAdmin(UserAdmin):
+    change_password_form = UserPasswordForm

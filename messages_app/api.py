@@ -20,18 +20,23 @@ from ninja.responses import NinjaJSONEncoder
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
-from messages_app import selectors, services
+from messages_app import permissions, ratelimits, selectors, services, tokens
 from messages_app.errors import (
     AlreadyCurrent,
     BodyTooLarge,
     DomainError,
     InvalidBody,
+    LeaseCooldown,
     LeaseHeld,
     LeaseLost,
     MessageGone,
     MessageNotFound,
     NotAllowed,
+    RateLimited,
     RevisionNotFound,
+    TokenNotFound,
+    TooManyLeases,
+    TooManyTokens,
     VersionConflict,
 )
 from messages_app.leases import LeaseGrant
@@ -75,6 +80,7 @@ class ApiError(Exception):
 DOMAIN_ERRORS: list[tuple[type[DomainError], int, str]] = [
     (MessageNotFound, 404, "not_found"),
     (RevisionNotFound, 404, "not_found"),
+    (TokenNotFound, 404, "not_found"),
     (MessageGone, 410, "gone"),
     (NotAllowed, 403, "forbidden"),
     (BodyTooLarge, 413, "too_large"),
@@ -83,6 +89,10 @@ DOMAIN_ERRORS: list[tuple[type[DomainError], int, str]] = [
     (LeaseLost, 409, "lease_lost"),
     (VersionConflict, 412, "version_conflict"),
     (AlreadyCurrent, 400, "invalid"),
+    (TooManyTokens, 429, "too_many_tokens"),
+    (TooManyLeases, 429, "too_many_leases"),
+    (RateLimited, 429, "rate_limited"),
+    (LeaseCooldown, 403, "lease_cooldown"),
 ]
 
 HTTP_ERROR_CODES = {
@@ -113,7 +123,12 @@ def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
         extra["lease"] = {"holder": exc.holder, "expires_at": exc.expires_at}
     elif isinstance(exc, InvalidBody) and not isinstance(exc, BodyTooLarge):
         extra["fields"] = {exc.field: exc.detail}
-    return error_response(status, error, exc.detail, **extra)
+    elif isinstance(exc, TooManyLeases):
+        extra["held"] = [message_id for message_id, _subject in exc.held]
+    response = error_response(status, error, exc.detail, **extra)
+    if isinstance(exc, (LeaseCooldown, RateLimited)):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
@@ -173,7 +188,7 @@ class BearerToken(HttpBearer):
         return self.authenticate(request, key) if key else None
 
     def authenticate(self, request: HttpRequest, token: str):
-        return services.token_authenticate(key=token)
+        return tokens.token_authenticate(key=token)
 
 
 class SessionWithCsrf(APIKeyCookie):
@@ -206,7 +221,10 @@ api = NinjaAPI(
     version="1",
     description=(
         "Post, read, edit (under an editing lease) and delete messages. Writes need "
-        "`Authorization: Bearer <token>` (POST /api/auth/token) or a browser session with CSRF."
+        "`Authorization: Bearer <token>` (POST /api/auth/token) or a browser session with CSRF. "
+        "Failed sign-ins, token requests, posts, saves (reverts too) and lease requests are rate-limited "
+        "per username and address, address or user: `429 rate_limited` with a `Retry-After` header "
+        "(seconds); the figures are the board's settings, listed in its README under Limits."
     ),
     urls_namespace="api",
     # Writes by default; reads opt out with auth=None. A default with a cookie auth also makes
@@ -322,8 +340,32 @@ class CredentialsIn(Schema):
     password: str
 
 
+class TokenRequestIn(CredentialsIn):
+    expires_in_days: int = Field(
+        tokens.TOKEN_DAYS_DEFAULT,
+        ge=tokens.TOKEN_DAYS_MIN,
+        le=tokens.TOKEN_DAYS_MAX,
+        strict=True,
+        description="Days until the token stops signing in.",
+    )
+
+
 class TokenOut(Schema):
-    token: str
+    token: str = Field(description="The secret: shown this once, never stored.")
+    id: int
+    expires_at: datetime
+
+
+class TokenInfoOut(Schema):
+    id: int
+    prefix: str = Field(description="The token's first characters, to tell tokens apart.")
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="To the minute; null if never used.")
+    expires_at: datetime
+
+
+class TokenListOut(Schema):
+    items: list[TokenInfoOut]
 
 
 # OpenAPI fragments: headers and links ninja cannot infer from the view signatures.
@@ -457,6 +499,16 @@ def _lease_event(event) -> dict:
     return {"event": event.event, "user": event.user_name, "by": event.by_name, "at": event.at}
 
 
+def _token_info(token) -> dict:
+    return {
+        "id": token.pk,
+        "prefix": token.prefix,
+        "created_at": token.created_at,
+        "last_used_at": token.last_used_at,
+        "expires_at": token.expires_at,
+    }
+
+
 def _grant(grant: LeaseGrant) -> dict:
     return {
         "token": grant.token,
@@ -483,18 +535,27 @@ def _not_modified(version: int) -> HttpResponse:
 
 @api.post(
     "/auth/token",
-    response={201: TokenOut, 401: ErrorOut, 422: InvalidOut, **BODY_ERRORS},
+    response={201: TokenOut, 401: ErrorOut, 422: InvalidOut, 429: ErrorOut, **BODY_ERRORS},
     operation_id="token_create",
     auth=None,
     tags=["auth"],
     summary="Exchange a username and password for an API token",
+    description=(
+        f"The token expires after `expires_in_days` ({tokens.TOKEN_DAYS_MIN}–{tokens.TOKEN_DAYS_MAX}, "
+        f"default {tokens.TOKEN_DAYS_DEFAULT}), when revoked, or when its user's password changes. "
+        f"A user has at most {tokens.MAX_LIVE_TOKENS} live tokens: one more is `429 too_many_tokens`."
+    ),
 )
-def token_create(request: HttpRequest, credentials: CredentialsIn):
+def token_create(request: HttpRequest, credentials: TokenRequestIn):
+    ratelimits.limit_address("token_ip", request)
     user = authenticate(request, username=credentials.username, password=credentials.password)
     if user is None:
+        # Refused before any password was hashed: this username or address is locked out.
+        if refused := ratelimits.signin_refusal(request):
+            raise refused
         raise ApiError(401, "unauthenticated", BAD_CREDENTIALS)
-    _token, key = services.token_create(user=user)
-    return Status(201, {"token": key})
+    token, key = tokens.token_create(user=user, expires_in_days=credentials.expires_in_days)
+    return Status(201, {"token": key, "id": token.pk, "expires_at": token.expires_at})
 
 
 @api.delete(
@@ -506,7 +567,31 @@ def token_create(request: HttpRequest, credentials: CredentialsIn):
     summary="Revoke the bearer token this request is sent with",
 )
 def token_revoke(request: HttpRequest):
-    services.token_revoke(key=_bearer_key(request))
+    tokens.token_revoke(key=_bearer_key(request))
+    return _no_content()
+
+
+@api.get(
+    "/auth/tokens",
+    response={200: TokenListOut, 401: ErrorOut},
+    operation_id="token_list",
+    tags=["auth"],
+    summary="List the caller's live API tokens, newest first (never their secrets)",
+)
+def token_list(request: HttpRequest):
+    return {"items": [_token_info(token) for token in tokens.token_list(user=request.auth)]}
+
+
+@api.delete(
+    "/auth/tokens/{int:token_id}",
+    response={204: None, 401: ErrorOut, 404: ErrorOut},
+    operation_id="token_revoke_by_id",
+    tags=["auth"],
+    summary="Revoke one of the caller's API tokens (anyone else's id is 404)",
+)
+def token_revoke_by_id(request: HttpRequest, token_id: int = Path(...)):
+    # Any id that is not one of the caller's live tokens, 0 and numbers beyond any column included, is a 404.
+    tokens.token_revoke_by_id(user=request.auth, token_id=token_id)
     return _no_content()
 
 
@@ -533,7 +618,7 @@ def message_list(
 
 @api.post(
     "/messages",
-    response={201: MessageOut, 401: ErrorOut, 403: ErrorOut, 422: InvalidOut, **BODY_ERRORS},
+    response={201: MessageOut, 401: ErrorOut, 403: ErrorOut, 422: InvalidOut, 429: ErrorOut, **BODY_ERRORS},
     operation_id="message_create",
     tags=["messages"],
     summary="Post a message",
@@ -550,6 +635,7 @@ def message_list(
     },
 )
 def message_create(request: HttpRequest, message: MessageIn, response: HttpResponse):
+    ratelimits.limit_user("post_user", request.auth)
     created = services.message_create(author=request.auth, subject=message.subject, body=message.body)
     current = selectors.message_get(message_id=created.pk)
     response["Location"] = reverse("api:message_get", kwargs={"message_id": created.pk})
@@ -612,6 +698,7 @@ def message_body(
         412: ErrorOut,
         423: LockedOut,
         428: ErrorOut,
+        429: ErrorOut,
         **WRITE_ERRORS,
         **BODY_ERRORS,
     },
@@ -633,6 +720,8 @@ def message_update(
     lease_token: str = Header(None, alias="Lease-Token"),
 ):
     current = selectors.message_get(message_id=message_id)
+    permissions.ensure_may_edit(request.auth, protected=current.protected)
+    ratelimits.limit_user("save_user", request.auth)
     services.message_save_edit(
         message_id=message_id,
         user=request.auth,
@@ -658,6 +747,7 @@ def message_delete(
 ):
     # Deleted before forbidden: every call on a deleted message answers 410.
     current = selectors.message_get(message_id=message_id)
+    permissions.ensure_may_delete(request.auth, author_id=current.author_id, protected=current.protected)
     base_version = None if if_match is None else _if_match_version(if_match, current.version)
     services.message_delete(message_id=message_id, user=request.auth, base_version=base_version)
     return _no_content()
@@ -681,13 +771,14 @@ def message_restore(request: HttpRequest, response: HttpResponse, message_id: in
 
 @api.post(
     "/messages/{int:message_id}/lease",
-    response={201: LeaseGrantOut, 423: LockedOut, **WRITE_ERRORS},
+    response={201: LeaseGrantOut, 423: LockedOut, 429: ErrorOut, **WRITE_ERRORS},
     operation_id="lease_acquire",
     tags=["leases"],
     summary="Take the message's editing lease (a new token each time)",
     openapi_extra={"responses": {201: {"links": LEASE_LINKS}}},
 )
 def lease_acquire(request: HttpRequest, message_id: int = Path(..., ge=1, le=MAX_ID)):
+    ratelimits.limit_user("lease_user", request.auth, message_id=message_id)
     grant = services.message_lease_acquire(message_id=message_id, user=request.auth)
     return Status(201, _grant(grant))
 
@@ -806,9 +897,8 @@ def revision_list(
     tags=["history"],
     summary="Read one version of a message, with its body",
 )
-def revision_get(
-    request: HttpRequest, message_id: int = Path(..., ge=1, le=MAX_ID), version: int = Path(..., ge=1, le=MAX_VERSION)
-):
+def revision_get(request: HttpRequest, message_id: int = Path(..., ge=1, le=MAX_ID), version: int = Path(...)):
+    # Any version that does not exist, 0 and numbers beyond any column included, is a 404.
     revision = selectors.revision_get(message_id=message_id, version=version)
     return {**_revision(revision), "body": selectors.revision_body(revision)}
 
@@ -823,6 +913,7 @@ def revision_get(
         423: LockedOut,
         428: ErrorOut,
         413: ErrorOut,
+        429: ErrorOut,
         **WRITE_ERRORS,
     },
     operation_id="revision_revert",
@@ -840,11 +931,13 @@ def revision_revert(
     request: HttpRequest,
     response: HttpResponse,
     message_id: int = Path(..., ge=1, le=MAX_ID),
-    version: int = Path(..., ge=1, le=MAX_VERSION),
+    version: int = Path(...),
     if_match: str = Header(..., alias="If-Match"),
     lease_token: str = Header(None, alias="Lease-Token"),
 ):
     current = selectors.message_get(message_id=message_id)
+    permissions.ensure_may_edit(request.auth, protected=current.protected)
+    ratelimits.limit_user("save_user", request.auth)
     services.message_revert(
         message_id=message_id,
         user=request.auth,

@@ -8,9 +8,10 @@ import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, storages
+
+from messages_app.textcache import BoundedTextCache, TextCache
 
 KEY_PREFIX = "messages"
 CACHE_PREFIX = "body:"
@@ -57,7 +58,7 @@ def body_save(*, message_id: int, version: int, data: bytes, text: str | None = 
     else:
         _s3_put(storage, key, data)
     if text is not None:
-        cache.set(CACHE_PREFIX + key, text, CACHE_SECONDS)
+        _cache_set(key, text)
     return StoredBody(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
@@ -79,17 +80,34 @@ def body_read_bytes(key: str, storage: Storage | None = None) -> bytes:
 
 def body_read(key: str) -> str:
     """Return a body's text, from the cache when it is there."""
-    cache_key = CACHE_PREFIX + key
-    text = cache.get(cache_key)
+    text = body_cached(key)
     if text is None:
         text = body_read_bytes(key).decode("utf-8")
-        cache.set(cache_key, text, CACHE_SECONDS)
+        _cache_set(key, text)
     return text
+
+
+def body_cached(key: str) -> str | None:
+    """Return a body's cached text, or None when a read would go to storage."""
+    return BODY_TEXTS.get(key)
 
 
 def body_uncache(key: str) -> None:
     """Drop a body's cached text, so that the next read comes from storage."""
-    cache.delete(CACHE_PREFIX + key)
+    BODY_TEXTS.delete(key)
+
+
+def _cache_set(key: str, text: str) -> None:
+    BODY_TEXTS.set(key, text)
+
+
+# Bodies are immutable by key, so a cached text is never stale.
+BODY_TEXTS = TextCache(prefix=CACHE_PREFIX, budget_setting="MESSAGEBOARD_BODY_CACHE_BYTES", timeout=CACHE_SECONDS)
+
+
+def process_body_cache() -> BoundedTextCache | None:
+    """Return this process's body cache, or None when bodies go to a shared cache (Redis)."""
+    return BODY_TEXTS.local()
 
 
 def body_delete(key: str) -> None:
@@ -97,7 +115,7 @@ def body_delete(key: str) -> None:
 
     Raises OSError when the storage refuses, whichever backend it is.
     """
-    cache.delete(CACHE_PREFIX + key)
+    body_uncache(key)
     try:
         messages_storage().delete(key)
     except _REMOTE_STORAGE_ERRORS as error:

@@ -16,6 +16,7 @@ SITE_URL_NAMES = {
     "login": "login",
     "logout": "logout",
     "signup": "signup",
+    "account": "account",
 }
 # Scripts come from our own origin, which the content security policy allows: no nonce, so
 # the tags are the same on every page and are written once per process.

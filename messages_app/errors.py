@@ -83,6 +83,66 @@ class VersionConflict(DomainError):
         self.current_version = current_version
 
 
+class TooManyLeases(DomainError):
+    """The user already holds as many editing leases as one person may."""
+
+    def __init__(self, limit: int, held: list[tuple[int, str]]) -> None:
+        super().__init__(
+            f"You are already editing {len(held)} messages, the most one person may edit at once: "
+            "save or cancel one of them first."
+        )
+        self.limit = limit
+        self.held = held
+
+
+class LeaseCooldown(DomainError):
+    """A moderator broke this user's lease on this message a short while ago."""
+
+    def __init__(self, retry_after: int) -> None:
+        minutes = max(1, -(-retry_after // 60))
+        super().__init__(
+            f"A moderator ended your editing of this message: you can take it again in about {minutes} "
+            f"minute{'s' if minutes != 1 else ''}."
+        )
+        self.retry_after = retry_after
+
+
+class TokenNotFound(DomainError):
+    """No live API token of this user has that id (someone else's, revoked, expired or made up)."""
+
+    message = "You have no such API token."
+
+
+class TooManyTokens(DomainError):
+    """The user already has as many live API tokens as one person may."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"You already have {limit} API tokens, the most one person may have at once: "
+            "revoke one you no longer use first (GET /api/auth/tokens lists them)."
+        )
+        self.limit = limit
+
+
+class RateLimited(DomainError):
+    """Too many requests of one kind from one user or address; retry_after is in whole seconds."""
+
+    def __init__(self, reason: str, *, retry_after: int) -> None:
+        super().__init__(f"{reason} Try again in {wait_in_words(retry_after)}.")
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def wait_in_words(seconds: int) -> str:
+    """Return a wait as a person says it: "20 seconds", "about 15 minutes", "about 2 hours"."""
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    if minutes < 120:
+        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
+    return f"about {-(-minutes // 60)} hours"
+
+
 SUBJECT_EMPTY = "The subject must not be empty."
 SUBJECT_TOO_LONG = "The subject must be at most 200 characters."
 BODY_EMPTY = "The body must not be empty."
@@ -91,3 +151,13 @@ NOT_TEXT = "The {field} is not valid Unicode text."
 PROTECTED = "This message is protected: only a moderator can edit it."
 PROTECT_NOT_ALLOWED = "Only a moderator can protect or unprotect a message."
 LEASE_EVENTS_NOT_ALLOWED = "Only a moderator can read who held a message's editing lease."
+DELETE_NOT_ALLOWED = "Only the author or a moderator can delete this message."
+DELETE_PROTECTED = "This message is protected: only a moderator can delete it."
+RESTORE_NOT_ALLOWED = "Only the author or a moderator can restore this message."
+RESTORE_MODERATED = "A moderator deleted this message: only a moderator can restore it."
+BREAK_NOT_ALLOWED = "Only a moderator can break someone's lease; name your lease token to release your own."
+LEASE_MAX_HOLD = (
+    "Your editing lease reached the longest time one lease may be held: your text is still here; "
+    "take the lease again to go on editing."
+)
+TOKEN_LIFETIME = "expires_in_days must be a whole number of days from 1 to 365."

@@ -4,6 +4,7 @@ Every decision is one atomic statement and every expiry is compared with the dat
 clock, so any number of app servers with skewed clocks agree on who holds a lease.
 """
 
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,10 +15,12 @@ from django.db.models import Case, Exists, F, Field, OuterRef, QuerySet, When
 from django.db.models.functions import Now
 from django.utils.dateparse import parse_datetime
 
-from messages_app.errors import LeaseHeld, LeaseLost
+from messages_app.errors import LEASE_MAX_HOLD, LeaseCooldown, LeaseHeld, LeaseLost, TooManyLeases
 from messages_app.models import EditLease, LeaseEvent, Message
 
 TABLE = EditLease._meta.db_table
+# First key of the PostgreSQL advisory lock a user's lease grants queue on (the second is the user).
+ADVISORY_LOCK_LEASES = 0x6D62
 EVENTS = LeaseEvent._meta.db_table
 ACQUIRED, RELEASED, EXPIRED, REPLACED, BROKEN = (
     LeaseEvent.Kind.ACQUIRED.value,
@@ -63,6 +66,7 @@ def lease_acquire(*, message_id: int, user, include_protected: bool = True) -> L
     now, expiry = _now_sql(), _expiry_sql()
     message_table = Message._meta.db_table
     leasable = "" if include_protected else " AND NOT protected"
+    limits_sql, limits_params = _acquire_limits_sql(message_id=message_id, user=user)
     # One statement decides: insert when there is no row, take over the row only when it
     # has expired or is the caller's own. Two racing callers cannot both see "free".
     # On the right of SET the table's columns are the row's old values (SQLite and
@@ -72,7 +76,7 @@ def lease_acquire(*, message_id: int, user, include_protected: bool = True) -> L
         f"INSERT INTO {TABLE} (message_id, holder_id, token, acquired_at, expires_at) "
         f"SELECT %s, %s, %s, {now}, {expiry} "
         f"WHERE EXISTS (SELECT 1 FROM {message_table} "
-        f"WHERE id = %s AND deleted_at IS NULL{leasable}{_share_lock_sql()}) "
+        f"WHERE id = %s AND deleted_at IS NULL{leasable}{_share_lock_sql()}){limits_sql} "
         f"ON CONFLICT (message_id) DO UPDATE SET holder_id = excluded.holder_id, "
         f"token = excluded.token, acquired_at = excluded.acquired_at, expires_at = excluded.expires_at, "
         f"previous_holder_id = {TABLE}.holder_id "
@@ -81,8 +85,8 @@ def lease_acquire(*, message_id: int, user, include_protected: bool = True) -> L
     )
     for _attempt in range(3):
         token = secrets.token_hex(16)
-        params = [message_id, user.pk, token, *_expiry_params(ttl), message_id]
-        row = _grant_recording(grant, params)
+        params = [message_id, user.pk, token, *_expiry_params(ttl), message_id, *limits_params]
+        row = _grant_recording(grant, params, user=user)
         if row is not None:
             return LeaseGrant(message_id, user.get_username(), token, _as_datetime(row[2]), ttl)
         # Refused: say why, in one look-up. A message that may not be leased comes first, so
@@ -90,8 +94,9 @@ def lease_acquire(*, message_id: int, user, include_protected: bool = True) -> L
         state = _refusal_state(message_id)
         if state is None or state[0] is not None or (state[1] and not include_protected):
             return None
-        if state[2] is not None:
+        if state[2] is not None and state[4] != user.pk:
             raise LeaseHeld(state[2], state[3])
+        _raise_if_over_limits(message_id=message_id, user=user)
         # The lease expired between our statement and the look-up: try again.
     raise LeaseHeld("another user", datetime.now(UTC))
 
@@ -104,9 +109,56 @@ def _refusal_state(message_id: int) -> tuple | None:
             holder_name=Case(When(**valid, then=F("lease__holder__username")), default=None),
             held_until=Case(When(**valid, then=F("lease__expires_at")), default=None),
         )
-        .values_list("deleted_at", "protected", "holder_name", "held_until")
+        .values_list("deleted_at", "protected", "holder_name", "held_until", "lease__holder_id")
         .first()
     )
+
+
+def _acquire_limits_sql(*, message_id: int, user) -> tuple[str, list]:
+    # Part of the grant's one statement, so a user's concurrent requests cannot each find
+    # room under the limit (on PostgreSQL they also queue on a per-user lock, _grant_recording).
+    sql, params = "", []
+    most = settings.MESSAGEBOARD_MAX_LEASES_PER_USER
+    if most:
+        sql += (
+            f" AND (SELECT COUNT(*) FROM (SELECT 1 FROM {TABLE} WHERE holder_id = %s AND message_id <> %s "
+            f"AND expires_at > {_now_sql()} LIMIT %s) AS held) < %s"
+        )
+        params += [user.pk, message_id, most, most]
+    cooldown = settings.MESSAGEBOARD_BREAK_COOLDOWN_SECONDS
+    if cooldown:
+        sql += (
+            f" AND NOT EXISTS (SELECT 1 FROM {EVENTS} WHERE message_id = %s AND user_id = %s "
+            f"AND event = '{BROKEN}' AND by_id IS NOT NULL AND at > {_expiry_sql()})"
+        )
+        params += [message_id, user.pk, *_expiry_params(-cooldown)]
+    return sql, params
+
+
+def _raise_if_over_limits(*, message_id: int, user) -> None:
+    """Raise LeaseCooldown or TooManyLeases if one of them refused the user's grant."""
+    cooldown = settings.MESSAGEBOARD_BREAK_COOLDOWN_SECONDS
+    if cooldown:
+        broken_at = (
+            LeaseEvent.objects.filter(message_id=message_id, user=user, event=BROKEN, by__isnull=False)
+            .order_by("-id")
+            .values_list("at", flat=True)
+            .first()
+        )
+        if broken_at is not None:
+            remaining = math.ceil((broken_at - datetime.now(UTC)).total_seconds()) + cooldown
+            if remaining > 0:
+                raise LeaseCooldown(remaining)
+    most = settings.MESSAGEBOARD_MAX_LEASES_PER_USER
+    if most:
+        held = list(
+            EditLease.objects.filter(holder=user, expires_at__gt=Now())
+            .exclude(message_id=message_id)
+            .order_by("message_id")
+            .values_list("message_id", "message__subject")[:most]
+        )
+        if len(held) >= most:
+            raise TooManyLeases(most, held)
 
 
 # Every transition writes its LeaseEvent rows in its own transaction. On PostgreSQL the
@@ -116,7 +168,7 @@ def _refusal_state(message_id: int) -> tuple | None:
 # statement and the INSERT share a transaction, under SQLite's single writer lock.
 
 
-def _grant_recording(grant: str, params: list) -> tuple | None:
+def _grant_recording(grant: str, params: list, *, user) -> tuple | None:
     if connection.vendor == "postgresql":
         # The expired row is produced first, so its id is below the acquired row's: events
         # read newest (highest id) first.
@@ -131,7 +183,14 @@ def _grant_recording(grant: str, params: list) -> tuple | None:
             f") AS transition ORDER BY step) "
             f"SELECT * FROM granted"
         )
-        with connection.cursor() as cursor:
+        if not settings.MESSAGEBOARD_MAX_LEASES_PER_USER:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
+        # The statement's snapshot is taken when it starts: only a user's grants queued one
+        # after the other each see the leases the earlier ones took.
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_LEASES, user.pk % 2**31])
             cursor.execute(sql, params)
             return cursor.fetchone()
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
@@ -192,21 +251,38 @@ def _insert_events(cursor, events: list[tuple]) -> None:
 
 
 def lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
-    """Extend the caller's valid lease by one TTL, keeping its token, or raise LeaseLost."""
+    """Extend the caller's valid lease by one TTL, keeping its token, or raise LeaseLost.
+
+    A lease renews only up to MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS after it was taken or
+    after its holder's last save of the message: a tab left open cannot hold it for ever.
+    """
     if not fits_integer_column(message_id):
         raise LeaseLost()
     ttl = lease_ttl_seconds()
     now, expiry = _now_sql(), _expiry_sql()
+    max_hold = settings.MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS
+    messages = Message._meta.db_table
+    # The save's updated_at is the app server's clock: seconds of skew against an hour.
+    held_sql = (
+        f" AND (acquired_at > {expiry} OR EXISTS (SELECT 1 FROM {messages} WHERE {messages}.id = {TABLE}.message_id "
+        f"AND {messages}.updated_by_id = {TABLE}.holder_id AND {messages}.updated_at > {expiry}))"
+        if max_hold
+        else ""
+    )
+    held_params = [*_expiry_params(-max_hold), *_expiry_params(-max_hold)] if max_hold else []
     sql = (
         f"UPDATE {TABLE} SET expires_at = {expiry} "
-        f"WHERE message_id = %s AND token = %s AND holder_id = %s AND expires_at > {now} "
+        f"WHERE message_id = %s AND token = %s AND holder_id = %s AND expires_at > {now}{held_sql} "
         f"RETURNING expires_at"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*_expiry_params(ttl), message_id, token, user.pk])
+        cursor.execute(sql, [*_expiry_params(ttl), message_id, token, user.pk, *held_params])
         row = cursor.fetchone()
     if row is None:
-        raise LeaseLost()
+        still_valid = EditLease.objects.filter(
+            message_id=message_id, token=token, holder=user, expires_at__gt=Now()
+        ).exists()
+        raise LeaseLost(LEASE_MAX_HOLD) if still_valid else LeaseLost()
     return LeaseGrant(message_id, user.get_username(), token, _as_datetime(row[0]), ttl)
 
 
@@ -237,15 +313,18 @@ def lease_drop(*, message_id: int) -> None:
     _delete_recording("message_id = %s", [message_id], event=RELEASED)
 
 
-def lease_break(*, message_id: int, by=None) -> bool:
-    """Remove whatever lease the message has; return whether a valid one was broken.
+def lease_break(*, message_id: int, by=None, holder_id: int | None = None) -> bool:
+    """Remove whatever lease the message has (only holder_id's, if given); return whether a valid one was broken.
 
     A broken valid lease is recorded as ``broken`` with the moderator ``by``; removing an
     expired row (nobody held the lease) records nothing.
     """
     if not fits_integer_column(message_id):
         return False
-    gone = _delete_recording("message_id = %s", [message_id], event=BROKEN, by_id=by.pk if by is not None else None)
+    where, params = "message_id = %s", [message_id]
+    if holder_id is not None:
+        where, params = "message_id = %s AND holder_id = %s", [message_id, holder_id]
+    gone = _delete_recording(where, params, event=BROKEN, by_id=by.pk if by is not None else None)
     return bool(gone and gone[1])
 
 
@@ -257,6 +336,12 @@ def lease_current(*, message_id: int) -> LeaseInfo | None:
         .first()
     )
     return LeaseInfo(holder=row[0], expires_at=row[1]) if row else None
+
+
+def lease_current_holder(*, message_id: int):
+    """Return the user who holds the message's valid lease, or None."""
+    lease = EditLease.objects.filter(message_id=message_id, expires_at__gt=Now()).select_related("holder").first()
+    return lease.holder if lease else None
 
 
 def lease_clear_expired() -> int:
@@ -335,9 +420,10 @@ def _expiry_sql() -> str:
 
 
 def _expiry_params(ttl: int) -> list:
+    # A negative ttl gives a moment in the past (cut-offs for the hold and the cooldown).
     if connection.vendor == "postgresql":
         return [ttl]
-    return [f"+{ttl} seconds"]
+    return [f"{ttl:+d} seconds"]
 
 
 def _as_datetime(value) -> datetime:

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from messages_app.bodies import messages_storage
 
@@ -119,6 +120,12 @@ class LeaseEvent(models.Model):
         return f"#{self.message_id} {self.event}"
 
 
+class TokenQuerySet(models.QuerySet):
+    def live(self) -> "TokenQuerySet":
+        """Keep the tokens that still sign in: neither revoked nor expired."""
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
 class Token(models.Model):
     """An API key. Only its SHA-256 is stored: a copy of the database holds no usable key."""
 
@@ -129,6 +136,9 @@ class Token(models.Model):
     created_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    objects = TokenQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.prefix}… (user {self.user_id})"

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Literal, TextIO
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.color import no_style
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Exists, F, Model, OuterRef
@@ -24,7 +25,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from messages_app import bodies
-from messages_app.models import EditLease, Message, Revision
+from messages_app.errors import InvalidBody
+from messages_app.models import Message, Revision
+from messages_app.services import body_validate, subject_validate
 
 Progress = Callable[[int], object]
 CHUNK = 1000
@@ -250,42 +253,68 @@ class PurgeReport:
 def message_purge_deleted(
     *, older_than: timedelta, dry_run: bool = False, batch_size: int = 500, progress: Progress = _no_progress
 ) -> PurgeReport:
-    """Remove messages soft-deleted before now - older_than, with their revisions and files."""
+    """Remove messages soft-deleted before now - older_than, with their revisions and files.
+
+    Runs in autocommit, never inside a transaction (RuntimeError): a batch's files go only
+    once the deletion of its rows has committed, so a crash leaves orphan files, which
+    verify_storage removes, and never a row without its file.
+    """
     cutoff = timezone.now() - older_than
     report = PurgeReport()
     last_id = 0
     while True:
-        batch = list(
+        candidates = list(
             Message.objects.filter(deleted_at__lt=cutoff, id__gt=last_id)
             .order_by("id")
             .values_list("id", flat=True)[:batch_size]
         )
-        if not batch:
+        if not candidates:
             return report
-        last_id = batch[-1]
-        with transaction.atomic():
-            # Re-checked inside the transaction: a message restored meanwhile is kept.
-            doomed = Message.objects.filter(id__in=batch, deleted_at__lt=cutoff)
-            doomed_revisions = Revision.objects.filter(message__in=doomed)
-            keys = list(doomed_revisions.values_list("body", flat=True))
-            message_count = doomed.count()
-            if not dry_run:
-                doomed_revisions.delete()
-                EditLease.objects.filter(message__in=doomed).delete()
-                doomed.delete()
-        report.messages += message_count
+        last_id = candidates[-1]
+        if dry_run:
+            purged = len(candidates)
+            keys = list(Revision.objects.filter(message_id__in=candidates).values_list("body", flat=True))
+        else:
+            purged, keys = _purge_rows(candidates, cutoff)
+        report.messages += purged
         report.revisions += len(keys)
-        progress(message_count)
+        progress(purged)
         if dry_run:
             report.files += len(keys)
             continue
-        # Files go after the rows are gone: a crash here leaves orphans, never dangling rows.
         for key in keys:
             try:
                 bodies.body_delete(key)
                 report.files += 1
             except OSError:
                 report.file_errors += 1
+
+
+def _purge_rows(candidates: list[int], cutoff: datetime) -> tuple[int, list[str]]:
+    """Delete the rows of the candidates still deleted before the cutoff; return how many and their files' keys."""
+    # Durable: when this block ends the deletion has committed, and only then may the caller
+    # delete the files.
+    with transaction.atomic(durable=True):
+        # The candidates were listed outside this transaction: any of them may have been
+        # restored (or deleted again) since. Re-checked on rows locked until the commit. On
+        # PostgreSQL a restore's UPDATE conflicts with FOR UPDATE: it waits for this commit
+        # and then finds no row, or this waits for the restore's commit and re-evaluates the
+        # condition on the row as restored, leaving it out. SQLite's transactions are IMMEDIATE
+        # (settings), so this one holds the database's write lock before it re-checks, and
+        # no restore can commit until it has.
+        doomed = list(
+            Message.objects.filter(id__in=candidates, deleted_at__lt=cutoff)
+            .order_by("id")
+            .select_for_update()
+            .values_list("id", flat=True)
+        )
+        if not doomed:
+            return 0, []
+        # Only the locked rows' files: a message left alone keeps every one of its files.
+        keys = list(Revision.objects.filter(message_id__in=doomed).values_list("body", flat=True))
+        # Revisions, its lease and lease history go with each message (on_delete=CASCADE).
+        Message.objects.filter(id__in=doomed).delete()
+    return len(doomed), keys
 
 
 def messages_export(*, out: TextIO, progress: Progress = _no_progress) -> int:
@@ -477,44 +506,104 @@ def _forget_import(written: list[str], users: dict[str, int], known: set[str]) -
 
 
 def _parse_record(number: int, record: dict) -> _ImportedMessage:
+    # The services' rules, so that nothing imported is what a post or an edit would refuse.
+    line = f"line {number}"
     try:
-        version = _integer(record["version"])
-        revisions = []
-        for revision in sorted(record["revisions"], key=lambda r: r["version"]):
-            data = revision["body"].encode("utf-8")
-            if hashlib.sha256(data).hexdigest() != revision["sha256"]:
-                raise ImportRefused(f"line {number}: version {revision['version']}'s body does not match its sha256")
-            revisions.append(
-                _ImportedRevision(
-                    version=_integer(revision["version"]),
-                    subject=_text(revision["subject"]),
-                    author=_text(revision["author"]),
-                    created_at=_timestamp(revision["created_at"]),
-                    data=data,
-                )
-            )
-        if version < 1 or [revision.version for revision in revisions] != list(range(1, version + 1)):
-            raise ImportRefused(f"line {number}: versions are not 1..{version}")
         message_id = _integer(record["id"])
-        if not 1 <= message_id < 2**63:
-            raise ValueError(f"not an id: {message_id}")
+        highest_id = import_id_max()
+        if not 1 <= message_id <= highest_id:
+            raise ImportRefused(f"{line}: id {message_id} is out of range: imported ids run from 1 to {highest_id}")
+        version = _integer(record["version"])
+        highest_version = import_version_max()
+        if not 1 <= version <= highest_version:
+            raise ImportRefused(
+                f"{line}: version {version} is out of range: imported versions run from 1 to {highest_version}"
+            )
+        if not isinstance(record["revisions"], list):
+            raise TypeError(f"revisions is not a list: {record['revisions']!r}")
+        revisions = sorted((_parse_revision(line, revision) for revision in record["revisions"]), key=_version_of)
+        # The count first: a record claiming billions of versions must not build a list that long.
+        if len(revisions) != version or [revision.version for revision in revisions] != list(range(1, version + 1)):
+            raise ImportRefused(f"{line}: versions are not 1..{version}")
+        deleted_by = record.get("deleted_by")
         return _ImportedMessage(
             number=number,
             id=message_id,
-            subject=_text(record["subject"]),
-            author=_text(record["author"]),
+            subject=_checked(line, subject_validate, record["subject"]),
+            author=_username(f"{line}: author", record["author"]),
             created_at=_timestamp(record["created_at"]),
             updated_at=_timestamp(record["updated_at"]),
-            updated_by=_text(record["updated_by"]),
-            deleted_at=_timestamp(record["deleted_at"]) if record.get("deleted_at") else None,
-            deleted_by=_text(record["deleted_by"]) if record.get("deleted_by") else None,
-            protected=bool(record.get("protected", False)),
+            updated_by=_username(f"{line}: updated_by", record["updated_by"]),
+            deleted_at=_timestamp(record["deleted_at"]) if record.get("deleted_at") is not None else None,
+            deleted_by=_username(f"{line}: deleted_by", deleted_by) if deleted_by is not None else None,
+            protected=_boolean(record.get("protected", False)),
             revisions=revisions,
         )
     except ImportRefused:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, UnicodeEncodeError) as error:
-        raise ImportRefused(f"line {number}: not a message record ({error!r})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ImportRefused(f"{line}: not a message record ({error!r})") from None
+
+
+def _parse_revision(line: str, revision: dict) -> _ImportedRevision:
+    version = _integer(revision["version"])
+    where = f"{line}, version {version}"
+    data = _checked(where, body_validate, revision["body"])
+    if hashlib.sha256(data).hexdigest() != revision["sha256"]:
+        raise ImportRefused(f"{line}: version {version}'s body does not match its sha256")
+    return _ImportedRevision(
+        version=version,
+        subject=_checked(where, subject_validate, revision["subject"]),
+        author=_username(f"{where}: author", revision["author"]),
+        created_at=_timestamp(revision["created_at"]),
+        data=data,
+    )
+
+
+def _version_of(revision: _ImportedRevision) -> int:
+    return revision.version
+
+
+# The largest integer a JavaScript client reads exactly (the API hands ids out as JSON numbers),
+# and far below the end of the 64-bit id column: an imported id of 2^63 - 1 left SQLite's
+# AUTOINCREMENT no id for the next post, which then failed for everyone.
+IMPORT_MAX_ID = 2**53 - 1
+
+
+def import_id_max() -> int:
+    """Return the largest message id an import accepts, leaving room for every later post."""
+    _, highest = connection.ops.integer_field_range(Message._meta.pk.get_internal_type())
+    # On a narrower column, half of it stays for new posts.
+    return min(IMPORT_MAX_ID, highest // 2)
+
+
+def import_version_max() -> int:
+    """Return the largest version an import accepts: one an edit can still follow."""
+    _, highest = connection.ops.integer_field_range(Message._meta.get_field("version").get_internal_type())
+    return highest - 1
+
+
+def _checked(where: str, validate: Callable, value):
+    try:
+        return validate(value)
+    except InvalidBody as error:
+        raise ImportRefused(f"{where}: {error}") from None
+
+
+def _username(where: str, name) -> str:
+    # As sign-up would store it: the user model's validators (Django's UnicodeUsernameValidator
+    # and the length limit) and its Unicode normalization, so that no imported name can pass
+    # for another person's.
+    user_model = get_user_model()
+    if not isinstance(name, str):
+        raise ImportRefused(f"{where} is not a username: {name!r}")
+    try:
+        user_model._meta.get_field(user_model.USERNAME_FIELD).clean(name, None)
+    except ValidationError as error:
+        raise ImportRefused(f"{where} {name!r} is not a valid username: {' '.join(error.messages)}") from None
+    if user_model.normalize_username(name) != name:
+        raise ImportRefused(f"{where} {name!r} is not a valid username: it is not in Unicode normal form NFKC")
+    return name
 
 
 def _rows(parsed: list[_ImportedMessage], keys: list[list[bodies.StoredBody]], users: dict[str, int]):
@@ -561,9 +650,10 @@ def _integer(value) -> int:
     return value
 
 
-def _text(value) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"not a non-empty string: {value!r}")
+def _boolean(value) -> bool:
+    # bool("false") is true: only JSON's true and false are flags.
+    if type(value) is not bool:
+        raise TypeError(f"not true or false: {value!r}")
     return value
 
 
@@ -571,6 +661,9 @@ def _timestamp(value: str) -> datetime:
     parsed = parse_datetime(value)
     if parsed is None:
         raise ValueError(f"not a timestamp: {value!r}")
+    if parsed.tzinfo is None:
+        # Every time the board records is aware; a naive one would be read in some zone or other.
+        raise ValueError(f"a timestamp without a UTC offset: {value!r}")
     return parsed
 
 

@@ -1,6 +1,5 @@
 """Read queries. Each page's data comes from one query; none of them counts or offsets."""
 
-import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,12 +14,10 @@ from django.db.models import Case, F, Model, Q, QuerySet, When
 from django.db.models.functions import Now
 from django.utils.dateparse import parse_datetime
 
-from messages_app import bodies
+from messages_app import bodies, diffs, permissions
 from messages_app.errors import (
-    LEASE_EVENTS_NOT_ALLOWED,
     MessageGone,
     MessageNotFound,
-    NotAllowed,
     RevisionNotFound,
 )
 from messages_app.leases import LeaseInfo, fits_integer_column, lease_current
@@ -28,7 +25,6 @@ from messages_app.models import LeaseEvent, Message, Revision
 
 HISTORY_PAGE_SIZE = 100
 LEASE_EVENT_PAGE_SIZE = 100
-MODERATE_PERMISSION = "messages_app.moderate_message"
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +232,9 @@ def revision_get(*, message_id: int, version: int) -> Revision:
     """Return one version of a message with its author's name and the message's current version."""
     if not fits_integer_column(message_id):
         raise MessageNotFound()
+    if version < 1 or not fits_integer_column(version, Revision._meta.get_field("version")):
+        message_must_be_visible(message_id)
+        raise RevisionNotFound()
     revision = (
         Revision.objects.filter(message_id=message_id, version=version)
         .annotate(
@@ -259,6 +258,34 @@ def revision_body(revision: Revision) -> str:
     return bodies.body_read(revision.body.name)
 
 
+@dataclass(frozen=True, slots=True)
+class MessageState:
+    """What the permission rules ask about a message, without its body."""
+
+    author_id: int
+    version: int
+    protected: bool
+    deleted_at: datetime | None
+    deleted_by_id: int | None
+
+
+def message_state(*, message_id: int, include_deleted: bool = False) -> MessageState:
+    """Return a message's author, version, protection and deletion, or raise MessageNotFound (MessageGone)."""
+    row = (
+        Message.objects.filter(pk=message_id)
+        .values_list("author_id", "version", "protected", "deleted_at", "deleted_by_id")
+        .first()
+        if fits_integer_column(message_id)
+        else None
+    )
+    if row is None:
+        raise MessageNotFound()
+    state = MessageState(*row)
+    if state.deleted_at is not None and not include_deleted:
+        raise MessageGone()
+    return state
+
+
 def message_must_be_visible(message_id: int) -> None:
     """Raise MessageNotFound or MessageGone unless the message exists and is not deleted."""
     deleted_at = list(Message.objects.filter(pk=message_id).values_list("deleted_at", flat=True))
@@ -266,11 +293,6 @@ def message_must_be_visible(message_id: int) -> None:
         raise MessageNotFound()
     if deleted_at[0] is not None:
         raise MessageGone()
-
-
-def user_is_moderator(user) -> bool:
-    """Return whether the user may act on any message."""
-    return bool(user.is_authenticated and user.is_active and user.has_perm(MODERATE_PERMISSION))
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,8 +311,7 @@ def lease_event_list(
     if not fits_integer_column(message_id):
         raise MessageNotFound()
     message_must_be_visible(message_id)
-    if not user_is_moderator(viewer):
-        raise NotAllowed(LEASE_EVENTS_NOT_ALLOWED)
+    permissions.ensure_may_read_lease_events(viewer)
     # Each transition is recorded in the transaction that makes it, under the lease row's
     # lock, so ids order one message's events as they happened.
     queryset = LeaseEvent.objects.filter(message_id=message_id).order_by("-id")
@@ -356,12 +377,24 @@ class DiffHunk:
 
 @dataclass(frozen=True, slots=True)
 class RevisionDiff:
+    """Two versions of one message to compare; their line changes are computed on request."""
+
     old: Revision
     new: Revision
+
+    @property
+    def cache_key(self) -> str:
+        """Return what makes the changes between these versions differ: they never change."""
+        return f"{self.old.message_id}:{self.old.version}:{self.old.sha256}:{self.new.version}:{self.new.sha256}"
+
+
+@dataclass(frozen=True, slots=True)
+class LineChanges:
     hunks: list[DiffHunk]
     skipped_after: int
     removed: int
     added: int
+    exact: bool  # False: the exact line diff cost too much, and a coarser one is shown
 
     @property
     def identical(self) -> bool:
@@ -369,20 +402,31 @@ class RevisionDiff:
 
 
 def revision_diff(*, message_id: int, old_version: int, new_version: int) -> RevisionDiff:
-    """Return the line diff from one version of a message to another, with a little unchanged context."""
+    """Return two versions of a message to compare, without reading their bodies."""
     old = revision_get(message_id=message_id, version=old_version)
     new = old if new_version == old_version else revision_get(message_id=message_id, version=new_version)
-    old_lines = revision_body(old).splitlines()
-    new_lines = old_lines if new is old else revision_body(new).splitlines()
+    return RevisionDiff(old=old, new=new)
+
+
+def revision_changes(diff: RevisionDiff) -> LineChanges:
+    """Return the line changes from one version to the other, with a little unchanged context.
+
+    Bounded work whatever the texts (diffs.line_diff): when the exact diff would cost too
+    much, a coarser one comes back with ``exact`` False.
+    """
+    old_lines = revision_body(diff.old).splitlines()
+    new_lines = old_lines if diff.new is diff.old else revision_body(diff.new).splitlines()
     hunks: list[DiffHunk] = []
     removed = added = 0
     shown_until = 0  # old lines up to here are in a hunk or counted as skipped
+    exact = True
     if old_lines != new_lines:
-        matcher = difflib.SequenceMatcher(None, old_lines, new_lines)
-        for group in matcher.get_grouped_opcodes(DIFF_CONTEXT_LINES):
+        line_diff = diffs.line_diff(old_lines, new_lines)
+        exact = line_diff.exact
+        for group in diffs.grouped_opcodes(line_diff.opcodes, DIFF_CONTEXT_LINES):
             lines: list[DiffLine] = []
             for tag, i1, i2, j1, j2 in group:
-                if tag == "equal":
+                if tag == diffs.EQUAL:
                     lines += [DiffLine("context", old_lines[i], i + 1, j1 + (i - i1) + 1) for i in range(i1, i2)]
                     continue
                 lines += [DiffLine("removed", old_lines[i], i + 1, None) for i in range(i1, i2)]
@@ -392,4 +436,4 @@ def revision_diff(*, message_id: int, old_version: int, new_version: int) -> Rev
             hunks.append(DiffHunk(skipped_before=group[0][1] - shown_until, lines=lines))
             shown_until = group[-1][2]
     skipped_after = len(old_lines) - shown_until if hunks else 0
-    return RevisionDiff(old=old, new=new, hunks=hunks, skipped_after=skipped_after, removed=removed, added=added)
+    return LineChanges(hunks=hunks, skipped_after=skipped_after, removed=removed, added=added, exact=exact)

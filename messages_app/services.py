@@ -1,24 +1,25 @@
 """The use cases: every write to messages goes through one of these functions."""
 
 import functools
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
+from django.db.models import Case, Value, When
+from django.db.models.functions import Now
 from django.utils import timezone
 
-from messages_app import bodies, leases
+from messages_app import bodies, leases, permissions
 from messages_app.errors import (
     BODY_EMPTY,
     NOT_TEXT,
     NUL_NOT_ALLOWED,
-    PROTECT_NOT_ALLOWED,
     PROTECTED,
+    RESTORE_NOT_ALLOWED,
     SUBJECT_EMPTY,
     SUBJECT_TOO_LONG,
     AlreadyCurrent,
@@ -32,17 +33,19 @@ from messages_app.errors import (
     VersionConflict,
 )
 from messages_app.leases import LeaseGrant
-from messages_app.models import Message, Revision, Token
+from messages_app.models import Message, Revision
 from messages_app.selectors import (
     message_must_be_visible,
+    message_state,
     revision_body,
     revision_get,
-    user_is_moderator,
 )
 
 logger = logging.getLogger(__name__)
 
 SUBJECT_MAX_LENGTH = 200
+# A save refused by a lease that is gone a moment later is tried again this many times in all.
+SAVE_ATTEMPTS = 3
 MODERATORS_GROUP = "moderators"
 # What the moderators group may do; migration 0004 created the group with a frozen copy.
 MODERATOR_PERMISSIONS = [
@@ -160,15 +163,21 @@ def message_save_edit(
     valid lease. Refused saves change nothing and raise VersionConflict, LeaseLost,
     LeaseHeld, MessageGone or MessageNotFound.
     """
-    if subject is not None:
-        subject_validate(subject)
-    data = body_validate(body)
     if not leases.fits_integer_column(message_id):
         raise MessageNotFound()
     version_field = Message._meta.get_field("version")
     if not all(leases.fits_integer_column(version, version_field) for version in (base_version, base_version + 1)):
         # No version is that large: refused for whatever makes the message unsavable, or as stale.
-        raise _refused_save_reason(message_id=message_id, user=user, base_version=base_version, lease_token=lease_token)
+        refusal = _save_refusal(message_id=message_id, user=user, base_version=base_version, lease_token=lease_token)
+        raise refusal or VersionConflict()
+    # Checked cheaply before the file is written, so a save that would be refused writes
+    # nothing; the conditional UPDATE below stays the rule, for what changes in between.
+    refusal = _save_refusal(message_id=message_id, user=user, base_version=base_version, lease_token=lease_token)
+    if refusal is not None:
+        raise refusal
+    if subject is not None:
+        subject_validate(subject)
+    data = body_validate(body)
     new_version = base_version + 1
     now = timezone.now()
     stored = bodies.body_save(message_id=message_id, version=new_version, data=data, text=body)
@@ -184,26 +193,38 @@ def message_save_edit(
     )
     published = block_done = False
     try:
-        with transaction.atomic():
-            _lock_message_row(message_id)
-            published_subject = publish(protected=False)
-            if published_subject is None and user_is_moderator(user):
-                # A protected message is frozen for everyone but moderators. Asked only after a
-                # refusal: the permission look-up costs queries the usual save does not need.
-                published_subject = publish(protected=True)
-            published = published_subject is not None
+        for _attempt in range(SAVE_ATTEMPTS):
+            block_done = False
+            with transaction.atomic():
+                _lock_message_row(message_id)
+                published_subject = publish(protected=False)
+                if published_subject is None and permissions.is_moderator(user):
+                    # A protected message is frozen for everyone but moderators. Asked only after a
+                    # refusal: the permission look-up costs queries the usual save does not need.
+                    published_subject = publish(protected=True)
+                published = published_subject is not None
+                if published:
+                    subject = published_subject
+                    if release_lease and lease_token:
+                        leases.lease_release_published(message_id=message_id, token=lease_token)
+                block_done = True
             if published:
-                subject = published_subject
-                if release_lease and lease_token:
-                    leases.lease_release_published(message_id=message_id, token=lease_token)
-            block_done = True
+                break
+            refusal = _save_refusal(
+                message_id=message_id, user=user, base_version=base_version, lease_token=lease_token
+            )
+            if refusal is not None:
+                raise refusal
+            # Every condition holds again: the lease that refused the statement was released or
+            # ran out since. The request as sent is valid now, so it is tried again rather than
+            # refused for a lease it never named.
+        else:
+            raise LeaseLost() if lease_token else LeaseHeld("another user", timezone.now())
     finally:
         # An error inside the block rolled the row back, so the file was never published
         # either. Only a failed commit keeps it: the commit may have landed all the same.
         if not (published and block_done):
             _body_delete_quietly(stored.key)
-    if not published:
-        raise _refused_save_reason(message_id=message_id, user=user, base_version=base_version, lease_token=lease_token)
     return SavedEdit(message_id, new_version, subject, stored.size, stored.sha256, now)
 
 
@@ -250,33 +271,51 @@ def _publish(
     return row[0]
 
 
-def _refused_save_reason(*, message_id: int, user, base_version: int, lease_token: str | None) -> Exception:
-    state = Message.objects.filter(pk=message_id).values("version", "deleted_at", "protected").first()
+def _save_refusal(*, message_id: int, user, base_version: int, lease_token: str | None) -> Exception | None:
+    """Return why a save of this request would be refused now, or None if it would be accepted.
+
+    The order is the API's: the message exists, is not deleted, the user may edit it, then
+    the version, then the lease the request names (or, naming none, that nobody holds one).
+    """
+    state = (
+        Message.objects.filter(pk=message_id)
+        .annotate(
+            lease_valid=Case(When(lease__expires_at__gt=Now(), then=Value(True)), default=Value(False)),
+        )
+        .values_list(
+            "version", "deleted_at", "protected", "lease_valid", "lease__holder_id", "lease__token", "lease__expires_at"
+        )
+        .first()
+    )
     if state is None:
         return MessageNotFound()
-    if state["deleted_at"] is not None:
+    version, deleted_at, protected, lease_valid, holder_id, token, expires_at = state
+    if deleted_at is not None:
         return MessageGone()
-    if state["protected"] and not user_is_moderator(user):
+    if protected and not permissions.may_edit(user, protected=True):
         return NotAllowed(PROTECTED)
-    if state["version"] != base_version:
-        return VersionConflict(state["version"])
+    if version != base_version:
+        return VersionConflict(version)
     if lease_token:
-        return LeaseLost()
-    holder = leases.lease_current(message_id=message_id)
-    if holder is not None:
-        return LeaseHeld(holder.holder, holder.expires_at)
-    # Every condition holds again now: a lease lapsed between the save and this look-up.
-    return LeaseLost()
+        if not (lease_valid and holder_id == user.pk and secrets.compare_digest(token, lease_token)):
+            return LeaseLost()
+        return None
+    if lease_valid:
+        holder = leases.lease_current(message_id=message_id)
+        return LeaseHeld(holder.holder, holder.expires_at) if holder else LeaseHeld("another user", expires_at)
+    return None
 
 
 def message_delete(*, message_id: int, user, base_version: int | None = None) -> None:
-    """Soft-delete a message without reading its file; its author or a moderator may."""
-    author_id = _message_author_id(message_id)
-    if author_id != user.pk and not user_is_moderator(user):
-        raise NotAllowed("Only the author or a moderator can delete this message.")
+    """Soft-delete a message without reading its file; its author (unless protected) or a moderator may."""
+    state = message_state(message_id=message_id)
+    permissions.ensure_may_delete(user, author_id=state.author_id, protected=state.protected)
     query = Message.objects.filter(pk=message_id, deleted_at__isnull=True).filter(
         ~leases.lease_held_by_other(user=user)
     )
+    if not permissions.is_moderator(user):
+        # A moderator may protect the message between the check above and this statement.
+        query = query.filter(protected=False)
     if base_version is not None:
         query = query.filter(version=base_version)
     with transaction.atomic():
@@ -287,11 +326,10 @@ def message_delete(*, message_id: int, user, base_version: int | None = None) ->
             leases.lease_drop(message_id=message_id)
     if deleted:
         return
-    state = Message.objects.filter(pk=message_id).values("version", "deleted_at").get()
-    if state["deleted_at"] is not None:
-        raise MessageGone()
-    if base_version is not None and state["version"] != base_version:
-        raise VersionConflict(state["version"])
+    state = message_state(message_id=message_id)
+    permissions.ensure_may_delete(user, author_id=state.author_id, protected=state.protected)
+    if base_version is not None and state.version != base_version:
+        raise VersionConflict(state.version)
     holder = leases.lease_current(message_id=message_id)
     if holder is not None:
         raise LeaseHeld(holder.holder, holder.expires_at)
@@ -299,17 +337,30 @@ def message_delete(*, message_id: int, user, base_version: int | None = None) ->
 
 
 def message_restore(*, message_id: int, user) -> bool:
-    """Bring back a soft-deleted message; its author or a moderator may. Return whether it was deleted."""
-    author_id = _message_author_id(message_id)
-    if author_id != user.pk and not user_is_moderator(user):
-        raise NotAllowed("Only the author or a moderator can restore this message.")
+    """Bring back a soft-deleted message; return whether it was deleted.
+
+    A moderator may restore any message; its author only one they deleted themselves.
+    """
+    state = message_state(message_id=message_id, include_deleted=True)
+    if state.deleted_at is None:
+        if state.author_id != user.pk and not permissions.is_moderator(user):
+            raise NotAllowed(RESTORE_NOT_ALLOWED)
+        return False
+    permissions.ensure_may_restore(user, author_id=state.author_id, deleted_by_id=state.deleted_by_id)
+    # Only the delete that was checked is undone: a moderator deleting it again in between wins.
     return bool(
-        Message.objects.filter(pk=message_id, deleted_at__isnull=False).update(deleted_at=None, deleted_by=None)
+        Message.objects.filter(pk=message_id, deleted_at__isnull=False, deleted_by_id=state.deleted_by_id).update(
+            deleted_at=None, deleted_by=None
+        )
     )
 
 
 def message_protect(*, message_id: int, user) -> bool:
-    """Freeze a message so that only moderators can edit it; return whether it changed."""
+    """Freeze a message so that only moderators can edit it; return whether it changed.
+
+    A member's lease on it ends (recorded as broken by the moderator): it would otherwise
+    keep the moderator out of the message they just froze.
+    """
     return _message_set_protected(message_id=message_id, user=user, protected=True)
 
 
@@ -321,10 +372,17 @@ def message_unprotect(*, message_id: int, user) -> bool:
 def _message_set_protected(*, message_id: int, user, protected: bool) -> bool:
     # Deleted before forbidden, as for every call on a message.
     message_must_be_visible(message_id)
-    if not user_is_moderator(user):
-        raise NotAllowed(PROTECT_NOT_ALLOWED)
+    permissions.ensure_may_protect(user)
     changed = Message.objects.filter(pk=message_id, deleted_at__isnull=True, protected=not protected)
-    return bool(changed.update(protected=protected))
+    with transaction.atomic():
+        # After the UPDATE: on PostgreSQL a grant under way holds the row's share lock, so the
+        # UPDATE waits for it and the look-up below sees its lease; later grants see "protected".
+        updated = bool(changed.update(protected=protected))
+        if protected:
+            lease = leases.lease_current_holder(message_id=message_id)
+            if lease is not None and not permissions.is_moderator(lease):
+                leases.lease_break(message_id=message_id, by=user, holder_id=lease.pk)
+    return updated
 
 
 def message_revert(*, message_id: int, user, version: int, base_version: int, lease_token: str | None) -> SavedEdit:
@@ -334,6 +392,9 @@ def message_revert(*, message_id: int, user, version: int, base_version: int, le
     (message_save_edit publishes it), and reverting to the current version is refused with
     AlreadyCurrent.
     """
+    state = message_state(message_id=message_id)
+    # Permission right after the message is found: which version is named tells nothing.
+    permissions.ensure_may_edit(user, protected=state.protected)
     revision = revision_get(message_id=message_id, version=version)
     if version == revision.message_version:
         raise AlreadyCurrent()
@@ -350,7 +411,9 @@ def message_revert(*, message_id: int, user, version: int, base_version: int, le
 def message_lease_acquire(*, message_id: int, user) -> LeaseGrant:
     """Take a message's editing lease for the user (a new token each time).
 
-    A protected message's lease is only for moderators: others get NotAllowed.
+    A protected message's lease is only for moderators: others get NotAllowed. A user holds
+    at most MESSAGEBOARD_MAX_LEASES_PER_USER leases (TooManyLeases), and may not take back a
+    lease a moderator broke for MESSAGEBOARD_BREAK_COOLDOWN_SECONDS (LeaseCooldown).
     """
     grant = leases.lease_acquire(message_id=message_id, user=user, include_protected=False)
     if grant is not None:
@@ -358,7 +421,7 @@ def message_lease_acquire(*, message_id: int, user) -> LeaseGrant:
     # A visible message refused to the statement was protected. The permission is looked up
     # only now, as in message_save_edit: the usual grant costs no such queries.
     message_must_be_visible(message_id)
-    if not user_is_moderator(user):
+    if not permissions.may_edit(user, protected=True):
         raise NotAllowed(PROTECTED)
     grant = leases.lease_acquire(message_id=message_id, user=user, include_protected=True)
     if grant is None:
@@ -368,7 +431,7 @@ def message_lease_acquire(*, message_id: int, user) -> LeaseGrant:
 
 
 def message_lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
-    """Extend the user's lease on a message."""
+    """Extend the user's lease on a message, up to MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS since taken or saved."""
     try:
         return leases.lease_renew(message_id=message_id, user=user, token=token)
     except LeaseLost:
@@ -391,8 +454,7 @@ def message_lease_release(*, message_id: int, user, token: str | None) -> None:
 def message_lease_break(*, message_id: int, user) -> bool:
     """Break whoever's lease a message has (moderators only); return whether a valid one was broken."""
     message_must_be_visible(message_id)
-    if not user_is_moderator(user):
-        raise NotAllowed("Only a moderator can break someone's lease; name your lease token to release your own.")
+    permissions.ensure_may_break_lease(user)
     return leases.lease_break(message_id=message_id, by=user)
 
 
@@ -406,60 +468,12 @@ def _lock_message_row(message_id: int) -> None:
             cursor.execute(f"SELECT 1 FROM {Message._meta.db_table} WHERE id = %s FOR NO KEY UPDATE", [message_id])
 
 
-def _message_author_id(message_id: int) -> int:
-    author_id = Message.objects.filter(pk=message_id).values_list("author_id", flat=True).first()
-    if author_id is None:
-        raise MessageNotFound()
-    return author_id
-
-
 def _body_delete_quietly(key: str) -> None:
     try:
         bodies.body_delete(key)
     except Exception:
         # The DB never pointed at this file, so it is only an orphan; verify_storage finds it.
         logger.warning("could not delete unpublished body %s", key, exc_info=True)
-
-
-TOKEN_KEY_PREFIX = "mb_"
-# Recording every use would turn each API call into a write; once a minute still shows use.
-TOKEN_TOUCH_SECONDS = 60
-
-
-def token_hash(key: str) -> str:
-    """Return the digest under which an API token key is stored."""
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def token_create(*, user) -> tuple[Token, str]:
-    """Issue a new API token for the user; return it with its key, which is never stored."""
-    key = TOKEN_KEY_PREFIX + secrets.token_urlsafe(32)
-    token = Token.objects.create(
-        user=user, prefix=key[: len(TOKEN_KEY_PREFIX) + 6], key_hash=token_hash(key), created_at=timezone.now()
-    )
-    return token, key
-
-
-def token_authenticate(*, key: str):
-    """Return the active user whose unrevoked API token has this key, or None."""
-    token = (
-        Token.objects.select_related("user")
-        .filter(key_hash=token_hash(key), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
-    if token is None:
-        return None
-    now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at >= timedelta(seconds=TOKEN_TOUCH_SECONDS):
-        Token.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
-
-
-def token_revoke(*, key: str) -> bool:
-    """Revoke the API token with this key; return whether a live token was revoked."""
-    return bool(
-        Token.objects.filter(key_hash=token_hash(key), revoked_at__isnull=True).update(revoked_at=timezone.now())
-    )
 
 
 def moderator_add(*, user) -> None:

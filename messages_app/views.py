@@ -10,29 +10,38 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from messages_app import selectors, services
+from messages_app import permissions, ratelimits, selectors, services
 from messages_app.context_processors import site_urls_for_request
 from messages_app.errors import (
     AlreadyCurrent,
     DomainError,
     InvalidBody,
+    LeaseCooldown,
     LeaseHeld,
     LeaseLost,
     MessageGone,
     MessageNotFound,
     NotAllowed,
+    RateLimited,
     RevisionNotFound,
+    TooManyLeases,
     VersionConflict,
 )
 from messages_app.forms import MessageEditForm, MessageForm, SignupForm
 from messages_app.templatetags.board import message_article
+from messages_app.textcache import TextCache
 
 EDIT_TEMPLATE = "messages_app/message_edit.html"
+DIFF_TEMPLATE = "messages_app/message_diff.html"
+# Versions never change, so neither does the rendered comparison of two of them.
+DIFF_CHANGES_HTML = TextCache(prefix="diff:", budget_setting="MESSAGEBOARD_DIFF_CACHE_BYTES", timeout=7 * 24 * 3600)
 WAIT_POLL_SECONDS = 5
 STALE_EDIT_FORM = (
     "This edit form lacks the version or lease it was opened with, so it cannot be saved. "
@@ -48,15 +57,30 @@ def _error_page(request: HttpRequest, error: DomainError, *, kept: dict | None =
         can_restore = False
         if message_id is not None and request.user.is_authenticated:
             try:
-                message = selectors.message_get(message_id=message_id, include_deleted=True)
+                state = selectors.message_state(message_id=message_id, include_deleted=True)
             except MessageNotFound:
                 return render(request, "404.html", {"detail": MessageNotFound.message}, status=404)
-            can_restore = message.author_id == request.user.pk or services.user_is_moderator(request.user)
+            can_restore = permissions.may_restore(
+                request.user, author_id=state.author_id, deleted_by_id=state.deleted_by_id
+            )
         context = {"detail": error.detail, "message_id": message_id, "kept": kept, "can_restore": can_restore}
         return render(request, "messages_app/gone.html", context, status=410)
     if isinstance(error, NotAllowed):
         return render(request, "403.html", {"detail": error.detail, "kept": kept}, status=403)
+    if isinstance(error, RateLimited):
+        return rate_limited_page(request, error, kept=kept)
     raise error
+
+
+def rate_limited_page(request: HttpRequest, error: RateLimited, *, kept: dict | None = None) -> HttpResponse:
+    """Render the 429 page: what was refused, when to try again, and any text the person typed."""
+    response = render(request, "429.html", {"detail": error.detail, "kept": kept}, status=429)
+    return _retry_after(response, error)
+
+
+def _retry_after(response: HttpResponse, error: RateLimited) -> HttpResponse:
+    response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def shows_domain_errors(view: Callable) -> Callable:
@@ -66,7 +90,7 @@ def shows_domain_errors(view: Callable) -> Callable:
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
-        except (MessageNotFound, RevisionNotFound, MessageGone, NotAllowed) as error:
+        except (MessageNotFound, RevisionNotFound, MessageGone, NotAllowed, RateLimited) as error:
             return _error_page(request, error, message_id=kwargs.get("message_id"))
 
     return wrapper
@@ -118,11 +142,15 @@ def message_create(request: HttpRequest) -> HttpResponse:
     form = MessageForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
+            ratelimits.limit_user("post_user", request.user)
             message = services.message_create(
                 author=request.user, subject=form.cleaned_data["subject"], body=form.cleaned_data["body"]
             )
         except InvalidBody as error:
             form.add_error(error.field, error.detail)
+        except RateLimited as limited:
+            form.add_error(None, f"Your message was not posted. {limited.detail} Your text is kept below.")
+            return _retry_after(render(request, "messages_app/message_form.html", {"form": form}, status=429), limited)
         else:
             flash.success(request, "Your message is posted.")
             return redirect("messages_app:message-detail", message_id=message.pk)
@@ -152,6 +180,17 @@ def _edit_page_or_wait(
         message = selectors.message_get(message_id=message_id)
         context = _edit_context(message, None, lease_mode="waiting", lease=held, kept=kept, notice=notice)
         return render(request, EDIT_TEMPLATE, context, status=status)
+    except (TooManyLeases, LeaseCooldown) as refused:
+        message = selectors.message_get(message_id=message_id)
+        held = refused.held if isinstance(refused, TooManyLeases) else []
+        context = _edit_context(
+            message, None, lease_mode="refused", refusal=refused.detail, held=held, kept=kept, notice=notice
+        )
+        if isinstance(refused, TooManyLeases):
+            return render(request, EDIT_TEMPLATE, context, status=429)
+        response = render(request, EDIT_TEMPLATE, context, status=403)
+        response["Retry-After"] = str(refused.retry_after)
+        return response
     # Read after the lease is ours: no one else can publish a version now.
     message = selectors.message_get(message_id=message_id)
     current_body = selectors.message_body(message)
@@ -180,11 +219,16 @@ def _edit_page_or_wait(
 @shows_domain_errors
 def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
     if request.method == "GET":
+        ratelimits.limit_user("lease_user", request.user, message_id=message_id)
         return _edit_page_or_wait(request, message_id)
 
     form = MessageEditForm(request.POST)
     kept = {"subject": request.POST.get("subject", ""), "body": request.POST.get("body", "")}
     if request.POST.get("intent") == "resume":
+        try:
+            ratelimits.limit_user("lease_user", request.user, message_id=message_id)
+        except (RateLimited, MessageGone, MessageNotFound, NotAllowed) as error:
+            return _error_page(request, error, kept=kept, message_id=message_id)
         return _edit_page_or_wait(request, message_id, kept=kept)
     if not form.is_valid():
         message = selectors.message_get(message_id=message_id)
@@ -201,6 +245,7 @@ def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
     data = form.cleaned_data
     kept = {"subject": data["subject"], "body": data["body"]}
     try:
+        ratelimits.limit_user("save_user", request.user, message_id=message_id)
         saved = services.message_save_edit(
             message_id=message_id,
             user=request.user,
@@ -224,6 +269,12 @@ def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
         form.add_error(error.field, error.detail)
         message = selectors.message_get(message_id=message_id)
         return render(request, EDIT_TEMPLATE, _edit_context(message, form, lease_mode="holding"), status=400)
+    except RateLimited as limited:
+        # Nothing was written and the lease is still held: the same form saves once the wait is over.
+        message = selectors.message_get(message_id=message_id)
+        notice = f"Your save was refused. {limited.detail} Your text is kept below."
+        context = _edit_context(message, form, lease_mode="holding", notice=notice)
+        return _retry_after(render(request, EDIT_TEMPLATE, context, status=429), limited)
     except (MessageGone, MessageNotFound, NotAllowed) as error:
         # NotAllowed: the message was protected while the member edited it.
         return _error_page(request, error, kept=kept, message_id=message_id)
@@ -255,8 +306,8 @@ def lease_renew(request: HttpRequest, message_id: int) -> HttpResponse:
         grant = services.message_lease_renew(
             message_id=message_id, user=request.user, token=request.POST.get("lease_token", "")
         )
-    except LeaseLost:
-        context["lease_mode"] = "lost"
+    except LeaseLost as lost:
+        context.update(lease_mode="lost", lost_detail=lost.detail)
     else:
         context.update(lease_mode="holding", lease=grant)
     return render(request, f"{EDIT_TEMPLATE}#lease-status", context)
@@ -319,6 +370,7 @@ def revision_restore(request: HttpRequest, message_id: int, version: int) -> Htt
         notice = "This form lacks the version it was opened at. Reload the page and restore again."
         return _revision_page(request, message_id, version, notice=notice, status=400)
     try:
+        ratelimits.limit_user("save_user", request.user, message_id=message_id)
         saved = services.message_revert(
             message_id=message_id, user=request.user, version=version, base_version=base_version, lease_token=None
         )
@@ -331,6 +383,9 @@ def revision_restore(request: HttpRequest, message_id: int, version: int) -> Htt
     except (VersionConflict, LeaseLost) as refused:
         notice = f"Version {version} was not restored. {refused.detail} Look at the current version first."
         return _revision_page(request, message_id, version, notice=notice, status=409)
+    except RateLimited as limited:
+        notice = f"Version {version} was not restored: {limited.detail}"
+        return _retry_after(_revision_page(request, message_id, version, notice=notice, status=429), limited)
     except (AlreadyCurrent, NotAllowed, InvalidBody) as refused:
         status = 403 if isinstance(refused, NotAllowed) else 400
         notice = f"Version {version} was not restored: {refused.detail}"
@@ -357,7 +412,14 @@ def message_diff_pick(request: HttpRequest, message_id: int) -> HttpResponse:
 @shows_domain_errors
 def message_diff(request: HttpRequest, message_id: int, old: int, new: int) -> HttpResponse:
     diff = selectors.revision_diff(message_id=message_id, old_version=old, new_version=new)
-    return render(request, "messages_app/message_diff.html", {"message_id": message_id, "diff": diff})
+    changes_html = DIFF_CHANGES_HTML.get(diff.cache_key)
+    if changes_html is None:
+        changes = selectors.revision_changes(diff)
+        changes_html = render_to_string(f"{DIFF_TEMPLATE}#changes", {"diff": diff, "changes": changes})
+        DIFF_CHANGES_HTML.set(diff.cache_key, changes_html)
+    # Our own template rendered it (escaped); the cache hands back a plain str.
+    context = {"message_id": message_id, "diff": diff, "changes_html": mark_safe(changes_html)}
+    return render(request, DIFF_TEMPLATE, context)
 
 
 @login_required
@@ -373,8 +435,7 @@ def message_delete(request: HttpRequest, message_id: int) -> HttpResponse:
             return redirect("messages_app:message-detail", message_id=message_id)
         flash.success(request, f"“{message.subject}” is deleted. Its author or a moderator can restore it.")
         return redirect("messages_app:message-list")
-    if message.author_id != request.user.pk and not services.user_is_moderator(request.user):
-        raise NotAllowed("Only the author or a moderator can delete this message.")
+    permissions.ensure_may_delete(request.user, author_id=message.author_id, protected=message.protected)
     return render(request, "messages_app/message_delete.html", {"message": message})
 
 
@@ -393,6 +454,12 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("messages_app:message-list")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        try:
+            # Counted once the form is valid, before the password is hashed: only an account
+            # that would be made uses up the address's allowance.
+            ratelimits.limit_address("signup_ip", request)
+        except RateLimited as limited:
+            return rate_limited_page(request, limited)
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         flash.success(request, f"Welcome, {user.get_username()}!")

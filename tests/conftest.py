@@ -353,3 +353,34 @@ def mia(make_user):
     user = make_user("mia")
     services.moderator_add(user=user)
     return user
+
+
+@pytest.fixture(autouse=True)
+def rate_limits_off(settings):
+    """Run the suite without request rate limits: its tests post, save and sign in far faster than people.
+
+    The limits' own tests turn them on with the ``rate_limits`` fixture; a test of some other
+    rule (20 tokens per user, say) then need not budget its requests against them.
+    """
+    settings.MESSAGEBOARD_RATE_LIMITS = False
+
+
+@pytest.fixture
+def rate_limits(settings, rate_limits_off, cache_namespace):
+    """Turn the request rate limits on, counting from zero in a key prefix of this test's own.
+
+    On the Redis storage (REDIS_URL set) the test's keys are removed afterwards, never the
+    whole database, which other runs and the board itself may share.
+    """
+    from messages_app import ratelimits
+
+    settings.MESSAGEBOARD_RATE_LIMITS = True
+    settings.MESSAGEBOARD_RATE_KEY_PREFIX = f"{cache_namespace}-limits"
+    yield settings
+    storage = ratelimits.limiter().storage
+    if hasattr(storage, "get_connection"):
+        client = storage.get_connection()
+        doomed = list(client.scan_iter(match=f"{settings.MESSAGEBOARD_RATE_KEY_PREFIX}:*", count=1000))
+        if doomed:
+            client.delete(*doomed)
+    ratelimits.reset()

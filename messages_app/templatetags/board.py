@@ -5,6 +5,8 @@ from django import template
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
+from messages_app import permissions
+
 register = template.Library()
 
 
@@ -92,7 +94,7 @@ def message_article(message, body: str, *, user, messages_url: str) -> SafeStrin
     message_url = f"{messages_url}{message.pk}/"
     versions = f"{message.version} version{'' if message.version == 1 else 's'}"
     delete = ""
-    if user.is_authenticated and user.pk == message.author_id:
+    if permissions.may_delete(user, author_id=message.author_id, protected=message.protected):
         delete = f'<a class="button danger" href="{message_url}delete/">Delete</a>'
     return mark_safe(
         f'<article class="message">\n  <h1>{subject}</h1>\n  <p class="meta">{byline}</p>\n  {lease}\n'

@@ -1,6 +1,7 @@
 """Fixtures shared by the integration tests."""
 
 import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
 
 from messages_app import services
 from messages_app.models import Message
@@ -42,3 +43,22 @@ def bob_api(bob):
     from tests.integration.test_api import api_for
 
     return api_for(bob)
+
+
+
+class CountingHasher(MD5PasswordHasher):
+    """Django's MD5 hasher (the suite's cheap one), counting every hash it computes."""
+
+    hashes = 0
+
+    def encode(self, password, salt):
+        CountingHasher.hashes += 1
+        return super().encode(password, salt)
+
+
+@pytest.fixture
+def password_hashes(settings):
+    """Count the password hashes computed from now on (sign-ins of unknown users included); return a reader."""
+    settings.PASSWORD_HASHERS = ["tests.integration.conftest.CountingHasher"]
+    start = CountingHasher.hashes
+    return lambda: CountingHasher.hashes - start

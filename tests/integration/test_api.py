@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from messages_app import services
+from messages_app import tokens
 from messages_app.models import EditLease, Message, Revision, Token
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +70,7 @@ class ApiClient:
 
 
 def api_for(user) -> ApiClient:
-    _token, key = services.token_create(user=user)
+    _token, key = tokens.token_create(user=user)
     return ApiClient(key)
 
 
@@ -80,7 +80,7 @@ def assert_error(response, status: int, error: str) -> dict:
     data = response.json()
     assert data["error"] == error
     assert isinstance(data["detail"], str) and data["detail"]
-    assert set(data) <= {"error", "detail", "fields", "lease"}
+    assert set(data) <= {"error", "detail", "fields", "lease", "held"}
     return data
 
 
@@ -112,7 +112,7 @@ def deleted(alice_api, posted) -> dict:
 def test_right_credentials_get_a_201_token_that_signs_writes_in(alice, anon):
     response = anon.post("/api/auth/token", {"username": "alice", "password": "correct horse battery staple"})
     assert response.status_code == 201
-    assert set(response.json()) == {"token"}
+    assert set(response.json()) == {"token", "id", "expires_at"}
     created = ApiClient(response.json()["token"]).create()
     assert created["author"] == "alice"
 
@@ -129,7 +129,7 @@ def test_a_username_with_nul_is_422_invalid_not_a_crash(alice, anon):
 
 
 def test_tokens_are_stored_only_as_their_sha256(alice):
-    token, key = services.token_create(user=alice)
+    token, key = tokens.token_create(user=alice)
     stored = Token.objects.get(pk=token.pk)
     assert stored.key_hash == hashlib.sha256(key.encode()).hexdigest()
     assert key not in {stored.key_hash, stored.prefix}
@@ -847,6 +847,9 @@ def test_openapi_document_describes_every_call(anon):
         "/api/messages/{message_id}/unprotect",
         "/api/messages/{message_id}/lease/events",
         "/api/messages/{message_id}/revisions/{version}/revert",
+        # Accounts and tokens (issue 11).
+        "/api/auth/tokens",
+        "/api/auth/tokens/{token_id}",
     }
     assert set(paths["/api/messages/{message_id}/lease"]) == {"post", "put", "delete"}
 

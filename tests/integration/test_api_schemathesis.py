@@ -5,6 +5,8 @@ data rejected, missing required headers, undeclared methods answered 405 with Al
 after delete, ignored auth). Examples are few so the module stays within a few seconds.
 """
 
+from datetime import timedelta
+
 import hypothesis
 import pytest
 import schemathesis
@@ -13,7 +15,7 @@ from django.core.wsgi import get_wsgi_application
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase
 
-from messages_app import services
+from messages_app import tokens
 from messages_app.models import Token
 
 # Each WSGI call goes through Django's request signals, which close connections a test
@@ -51,8 +53,13 @@ HYPOTHESIS = {
 @pytest.fixture(autouse=True)
 def fuzzer(transactional_db):
     user = get_user_model().objects.create_user(username="fuzzer", password="correct horse battery staple")
+    now = timezone.now()
     Token.objects.create(
-        user=user, prefix=FUZZER_KEY[:9], key_hash=services.token_hash(FUZZER_KEY), created_at=timezone.now()
+        user=user,
+        prefix=FUZZER_KEY[:9],
+        key_hash=tokens.token_hash(FUZZER_KEY),
+        created_at=now,
+        expires_at=now + timedelta(days=tokens.TOKEN_DAYS_DEFAULT),
     )
     return user
 

@@ -119,8 +119,14 @@ def carol_user(make_user):
 # The diff
 
 
+def changes(message_id: int, old_version: int, new_version: int):
+    return selectors.revision_changes(
+        selectors.revision_diff(message_id=message_id, old_version=old_version, new_version=new_version)
+    )
+
+
 def test_diff_shows_removed_and_added_lines_with_unchanged_context(edited):
-    diff = selectors.revision_diff(message_id=edited.pk, old_version=1, new_version=2)
+    diff = changes(edited.pk, 1, 2)
     lines = [(line.kind, line.text) for hunk in diff.hunks for line in hunk.lines]
     assert lines == [
         ("context", "Dear all,"),
@@ -138,7 +144,7 @@ def test_diff_leaves_out_long_unchanged_stretches_and_counts_them(make_message, 
     old = "\n".join(f"line {n}" for n in range(1, 41))
     message = make_message(body=old)
     save(message, alice, base_version=1, body=old.replace("line 20", "line twenty"))
-    diff = selectors.revision_diff(message_id=message.pk, old_version=1, new_version=2)
+    diff = changes(message.pk, 1, 2)
     [hunk] = diff.hunks
     assert hunk.skipped_before == 16
     assert [line.text for line in hunk.lines if line.kind == "context"] == [
@@ -156,7 +162,7 @@ def test_diff_leaves_out_long_unchanged_stretches_and_counts_them(make_message, 
 
 
 def test_diff_of_a_version_with_itself_is_identical(edited):
-    assert selectors.revision_diff(message_id=edited.pk, old_version=2, new_version=2).identical
+    assert changes(edited.pk, 2, 2).identical
 
 
 # Pages

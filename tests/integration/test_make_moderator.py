@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command, execute_from_command_line
 from django.test import Client
 
-from messages_app import services
+from messages_app import permissions, services
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,7 @@ def test_make_moderator_adds_the_group_and_staff_so_the_user_enters_the_admin(al
     alice = fresh(alice)
     assert alice.is_staff
     assert alice.groups.filter(name="moderators").exists()
-    assert services.user_is_moderator(alice)
+    assert permissions.is_moderator(alice)
     client = Client()
     client.force_login(alice)
     assert client.get("/admin/").status_code == 200
@@ -48,7 +48,7 @@ def test_remove_takes_the_group_and_staff_away(alice, capsys):
     alice = fresh(alice)
     assert not alice.is_staff
     assert not alice.groups.filter(name="moderators").exists()
-    assert not services.user_is_moderator(alice)
+    assert not permissions.is_moderator(alice)
     client = Client()
     client.force_login(alice)
     response = client.get("/admin/messages_app/message/")
@@ -65,7 +65,7 @@ def test_remove_leaves_a_superuser_staff(make_user):
 def test_the_group_is_made_again_if_it_is_gone(alice):
     Group.objects.filter(name="moderators").delete()
     call_command("make_moderator", "alice")
-    assert services.user_is_moderator(fresh(alice))
+    assert permissions.is_moderator(fresh(alice))
 
 
 def test_an_unknown_user_is_a_command_error(db):

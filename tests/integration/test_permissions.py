@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import pytest
 from django.test import Client
 
-from messages_app import services
+from messages_app import services, tokens
 from messages_app.models import Message
 
 pytestmark = pytest.mark.django_db
 
 ROLES = ("visitor", "member", "author", "moderator")
-LOGIN, OK, FORBIDDEN = "login", "ok", "forbidden"
+LOGIN, OK, FORBIDDEN, NOT_FOUND = "login", "ok", "forbidden", "not found"
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Board:
 
     def api(self, role: str, method: str, path: str, body=None, **headers):
         if role != "visitor":
-            _token, key = services.token_create(user=self.users[role])
+            _token, key = tokens.token_create(user=self.users[role])
             headers["Authorization"] = f"Bearer {key}"
         data = "" if body is None else json.dumps(body)
         return Client().generic(method, path, data, content_type="application/json", headers=headers)
@@ -46,6 +46,9 @@ class Board:
 
     def delete(self) -> None:
         services.message_delete(message_id=self.message.pk, user=self.moderator)
+
+    def delete_as_author(self) -> None:
+        services.message_delete(message_id=self.message.pk, user=self.users["author"])
 
     def lease_elsewhere(self) -> None:
         services.message_lease_acquire(message_id=self.message.pk, user=self.holder)
@@ -71,6 +74,8 @@ def outcome(response) -> str:
         return LOGIN
     if response.status_code == 403:
         return FORBIDDEN
+    if response.status_code == 404:
+        return NOT_FOUND
     if response.status_code < 400:
         return OK
     return f"status {response.status_code}: {response.content[:200]!r}"
@@ -106,7 +111,25 @@ ACTIONS: list[Action] = [
         (LOGIN, FORBIDDEN, FORBIDDEN, OK),
     ),
     ("page delete", None, lambda b, r: b.page(r).post(_url(b, "delete/")), (LOGIN, FORBIDDEN, OK, OK)),
-    ("page restore", Board.delete, lambda b, r: b.page(r).post(_url(b, "restore/")), (LOGIN, FORBIDDEN, OK, OK)),
+    (
+        "page delete protected",
+        Board.protect,
+        lambda b, r: b.page(r).post(_url(b, "delete/")),
+        (LOGIN, FORBIDDEN, FORBIDDEN, OK),
+    ),
+    # A moderator's delete stands until a moderator undoes it; the author may undo their own.
+    (
+        "page restore after a moderator's delete",
+        Board.delete,
+        lambda b, r: b.page(r).post(_url(b, "restore/")),
+        (LOGIN, FORBIDDEN, FORBIDDEN, OK),
+    ),
+    (
+        "page restore after the author's delete",
+        Board.delete_as_author,
+        lambda b, r: b.page(r).post(_url(b, "restore/")),
+        (LOGIN, FORBIDDEN, OK, OK),
+    ),
     (
         "page restore a version",
         None,
@@ -153,7 +176,30 @@ ACTIONS: list[Action] = [
         (LOGIN, FORBIDDEN, FORBIDDEN, OK),
     ),
     ("api delete", None, lambda b, r: b.api(r, "DELETE", _api(b)), (LOGIN, FORBIDDEN, OK, OK)),
-    ("api restore", Board.delete, lambda b, r: b.api(r, "POST", _api(b, "/restore")), (LOGIN, FORBIDDEN, OK, OK)),
+    (
+        "api delete protected",
+        Board.protect,
+        lambda b, r: b.api(r, "DELETE", _api(b)),
+        (LOGIN, FORBIDDEN, FORBIDDEN, OK),
+    ),
+    (
+        "api restore after a moderator's delete",
+        Board.delete,
+        lambda b, r: b.api(r, "POST", _api(b, "/restore")),
+        (LOGIN, FORBIDDEN, FORBIDDEN, OK),
+    ),
+    (
+        "api restore after the author's delete",
+        Board.delete_as_author,
+        lambda b, r: b.api(r, "POST", _api(b, "/restore")),
+        (LOGIN, FORBIDDEN, OK, OK),
+    ),
+    (
+        "api revert protected to a version that does not exist",
+        Board.protect,
+        lambda b, r: b.api(r, "POST", _api(b, "/revisions/99/revert"), **{"If-Match": '"2"'}),
+        (LOGIN, FORBIDDEN, FORBIDDEN, NOT_FOUND),
+    ),
     (
         "api revert",
         None,

@@ -76,13 +76,14 @@ def growing_board(make_message, alice, make_user):
         def __init__(self) -> None:
             self.message = make_message(subject="Measured", body="The message whose pages are measured.\n")
             add_messages(alice, FEW_MESSAGES - 1)
-            self.carol = make_user("carol")
+            # One lease each: a user holds at most MESSAGEBOARD_MAX_LEASES_PER_USER.
+            self.editors = [make_user(f"carol{number}") for number in range(10)]
 
         def grow(self, editor) -> None:
             ids = add_messages(alice, MANY_MESSAGES - FEW_MESSAGES)
             add_versions(self.message.pk, editor, MANY_VERSIONS)
-            for message_id in ids[:10]:
-                leases.lease_acquire(message_id=message_id, user=self.carol)
+            for message_id, user in zip(ids[:10], self.editors, strict=True):
+                leases.lease_acquire(message_id=message_id, user=user)
 
     return Board()
 

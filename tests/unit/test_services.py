@@ -289,22 +289,39 @@ def test_saving_a_deleted_message_is_gone_and_leaves_no_new_file(make_message, a
     assert snapshot(message.pk, body_files) == before
 
 
-def test_refused_save_leaves_nothing_cached_for_its_key(make_message, alice, monkeypatch):
+def test_save_refused_at_commit_leaves_nothing_cached_for_its_key(make_message, alice, monkeypatch):
     message = make_message()
     token = acquire(message, alice)
-    save(message, alice, token=token, body="v2")
     keys = []
     real_body_key = bodies.body_key
 
-    def recording_body_key(message_id, version):
-        keys.append(real_body_key(message_id, version))
-        return keys[-1]
+    def racing_body_key(message_id, version):
+        key = real_body_key(message_id, version)
+        keys.append(key)
+        if len(keys) == 1:
+            # Another edit lands after the cheap check, before this save publishes.
+            save(message, alice, token=token, body="v2 from the other tab")
+        return key
 
-    monkeypatch.setattr(bodies, "body_key", recording_body_key)
+    monkeypatch.setattr(bodies, "body_key", racing_body_key)
     with pytest.raises(VersionConflict):
         save(message, alice, token=token, base_version=1, body="lost")
-    assert len(keys) == 1
+    assert len(keys) == 2
     assert cache.get(bodies.CACHE_PREFIX + keys[0]) is None
+
+
+def test_refused_save_never_writes_a_body(make_message, alice, bob, monkeypatch):
+    message = make_message()
+    token = acquire(message, alice)
+    written = []
+    monkeypatch.setattr(bodies, "body_save", lambda **kwargs: written.append(kwargs))
+    with pytest.raises(LeaseLost):
+        save(message, bob, token="bogus-token", body="x" * 200_000)
+    with pytest.raises(LeaseHeld):
+        save(message, bob, token=None, body="no lease named")
+    with pytest.raises(VersionConflict):
+        save(message, alice, token=token, base_version=7, body="stale")
+    assert written == []
 
 
 # Deleting and restoring

@@ -1,0 +1,57 @@
+"""The signed-in user's account pages: their API tokens, and changing their password."""
+
+from django.contrib import messages as flash
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from messages_app import tokens
+from messages_app.errors import TokenNotFound
+
+TOKEN_REVOKED = "The token is revoked: it no longer signs in."
+
+
+@require_GET
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "registration/account.html",
+        {"tokens": tokens.token_list(user=request.user), "max_tokens": tokens.MAX_LIVE_TOKENS},
+    )
+
+
+@require_POST
+@login_required
+def account_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    try:
+        tokens.token_revoke_by_id(user=request.user, token_id=token_id)
+    except TokenNotFound as missing:
+        return render(request, "404.html", {"detail": missing.detail}, status=404)
+    flash.success(request, TOKEN_REVOKED)
+    return redirect("account")
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, which keeps this session and ends every other way in.
+
+    Django signs the user's other sessions out (each holds a hash of the old password, which
+    no longer matches); the API tokens are ended here.
+    """
+
+    template_name = "registration/account_password_change.html"
+    success_url = reverse_lazy("password_change_done")
+
+    def form_valid(self, form):
+        with transaction.atomic():
+            response = super().form_valid(form)
+            tokens.user_password_changed(user=form.user)
+        return response
+
+
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    template_name = "registration/account_password_change_done.html"

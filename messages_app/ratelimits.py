@@ -1,0 +1,298 @@
+"""Request rate limits: sign-in failures, sign-ups, API tokens, posts, saves and lease requests.
+
+Counted by the ``limits`` library in a moving window (a refused request learns exactly when a
+slot frees, for its Retry-After). The counts live in Redis when REDIS_URL is set, so every
+worker and app server shares them; on the embedded default (one ``runserver`` process) they
+live in this process's memory. Every figure is a setting in ``limits`` notation
+(``"6/minute;60/hour"``: each part must hold), and ``MESSAGEBOARD_RATE_LIMITS=off`` turns
+them all off for benchmarks and load tests.
+
+Sign-in is guarded before any password is hashed: ``SignInLimitBackend`` comes first in
+AUTHENTICATION_BACKENDS and stops ``authenticate()`` for a locked-out username+address or
+address; the failures themselves are counted from the ``user_login_failed`` signal.
+"""
+
+import contextlib
+import hashlib
+import ipaddress
+import logging
+import math
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_login_failed
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from messages_app import permissions, selectors
+from messages_app.errors import RateLimited
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    setting: str  # where its figures are, in limits notation
+    reason: str  # the sentence a refused person reads, before when to try again
+
+
+LIMITS: dict[str, Limit] = {
+    "signin_user_ip": Limit(
+        "MESSAGEBOARD_RATE_SIGNIN", "Too many failed sign-ins for this username from your address."
+    ),
+    "signin_ip": Limit("MESSAGEBOARD_RATE_SIGNIN_IP", "Too many failed sign-ins from your address."),
+    "signup_ip": Limit("MESSAGEBOARD_RATE_SIGNUPS", "Too many new accounts from your address."),
+    "token_ip": Limit("MESSAGEBOARD_RATE_TOKENS", "Too many API token requests from your address."),
+    "post_user": Limit("MESSAGEBOARD_RATE_POSTS", "You are posting messages faster than this board allows."),
+    "save_user": Limit("MESSAGEBOARD_RATE_SAVES", "You are saving edits faster than this board allows."),
+    "lease_user": Limit(
+        "MESSAGEBOARD_RATE_LEASES", "You are opening messages for editing faster than this board allows."
+    ),
+}
+
+_limiter: MovingWindowRateLimiter | None = None
+_limiter_lock = threading.Lock()
+
+
+def enabled() -> bool:
+    """Return whether request rate limits are on (MESSAGEBOARD_RATE_LIMITS)."""
+    return bool(settings.MESSAGEBOARD_RATE_LIMITS)
+
+
+def limiter() -> MovingWindowRateLimiter:
+    """Return this process's limiter, built on first use from MESSAGEBOARD_RATE_STORAGE."""
+    global _limiter
+    if _limiter is None:
+        with _limiter_lock:
+            if _limiter is None:
+                _limiter = _build_limiter()
+    return _limiter
+
+
+def reset() -> None:
+    """Forget this process's limiter: the next request builds it again from the settings."""
+    global _limiter
+    with _limiter_lock:
+        _limiter = None
+
+
+@receiver(setting_changed)
+def _rate_setting_changed(*, setting: str, **kwargs) -> None:
+    # override_settings in tests: a new storage or key prefix must take effect, and a test
+    # that turns limits on starts from empty counts on the per-process memory storage.
+    if setting.startswith("MESSAGEBOARD_RATE_"):
+        reset()
+
+
+def _build_limiter() -> MovingWindowRateLimiter:
+    url = settings.MESSAGEBOARD_RATE_STORAGE
+    options: dict = {}
+    if url.split(":", 1)[0].startswith(("redis", "rediss", "valkey")):
+        # Short timeouts: a Redis that stopped answering must not hold every request up.
+        options = {
+            "key_prefix": settings.MESSAGEBOARD_RATE_KEY_PREFIX,
+            "socket_timeout": 2,
+            "socket_connect_timeout": 2,
+        }
+    return MovingWindowRateLimiter(storage_from_string(url, wrap_exceptions=True, **options))
+
+
+@lru_cache(maxsize=64)
+def _parse(setting: str, figures: str) -> tuple[RateLimitItem, ...]:
+    try:
+        items = parse_many(figures)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{setting} must be rate limits like '5/minute' or '6/minute;60/hour', not {figures!r}."
+        ) from None
+    # Shortest window first: a burst is refused by the minute before it eats into the hour.
+    return tuple(sorted(items, key=lambda item: item.get_expiry()))
+
+
+def limit_items(name: str) -> tuple[RateLimitItem, ...]:
+    """Return the parsed figures of a named limit, shortest window first."""
+    setting = LIMITS[name].setting
+    return _parse(setting, getattr(settings, setting))
+
+
+def count(name: str, *identifiers: str) -> None:
+    """Count one request against a named limit; raise RateLimited if it would go over."""
+    if not enabled():
+        return
+    for item in limit_items(name):
+        try:
+            if limiter().hit(item, name, *identifiers):
+                continue
+        except StorageError:
+            _storage_failed(name)
+            return
+        raise _refusal(name, item, identifiers)
+
+
+def test(name: str, *identifiers: str) -> None:
+    """Raise RateLimited if a named limit is used up, without counting this request."""
+    if not enabled():
+        return
+    for item in limit_items(name):
+        try:
+            if limiter().test(item, name, *identifiers):
+                continue
+        except StorageError:
+            _storage_failed(name)
+            return
+        raise _refusal(name, item, identifiers)
+
+
+def _refusal(name: str, item: RateLimitItem, identifiers: tuple[str, ...]) -> RateLimited:
+    try:
+        reset_at = limiter().get_window_stats(item, name, *identifiers).reset_time
+    except StorageError:
+        reset_at = time.time() + item.get_expiry()
+    retry_after = min(item.get_expiry(), max(1, math.ceil(reset_at - time.time())))
+    return RateLimited(LIMITS[name].reason, retry_after=retry_after)
+
+
+def _storage_failed(name: str) -> None:
+    # Open, not shut: an unreachable Redis must not lock every member out of the board.
+    logger.warning("rate limit %s not checked: its storage failed", name, exc_info=True)
+
+
+# Who is counted --------------------------------------------------------------------------
+
+
+def client_address(request: HttpRequest) -> str:
+    """Return the address a request's limits count against.
+
+    REMOTE_ADDR, unless MESSAGEBOARD_TRUSTED_PROXY_COUNT proxies stand in front: then the
+    address the outermost of them saw, from X-Forwarded-For (entries further left are the
+    client's to invent). IPv6 addresses count by network (MESSAGEBOARD_RATE_IPV6_PREFIX,
+    /64 by default): one host is handed a whole /64 and could otherwise step through it.
+    """
+    address = request.META.get("REMOTE_ADDR", "")
+    proxies = settings.MESSAGEBOARD_TRUSTED_PROXY_COUNT
+    if proxies > 0:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if forwarded:
+            # Each trusted proxy appends what it saw; fewer entries than proxies means every
+            # entry was written by one of them.
+            address = forwarded[-proxies] if len(forwarded) >= proxies else forwarded[0]
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64] or "unknown"
+    if parsed.version == 6:
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        prefix = settings.MESSAGEBOARD_RATE_IPV6_PREFIX
+        return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False))
+    return str(parsed)
+
+
+def limit_address(name: str, request: HttpRequest) -> None:
+    """Count a request against a per-address limit (sign-ups, API tokens)."""
+    count(name, client_address(request))
+
+
+def limit_user(name: str, user, *, message_id: int | None = None) -> None:
+    """Count a user's request against a per-user limit (posts, saves, lease requests).
+
+    Moderators are not limited: one cleaning up after a script must not be slowed by it.
+    With message_id, a refused request first says what API.md's order of checks puts
+    before the limit: no such message (404), deleted (410), not the user's to edit (403).
+    Both are looked up only for a refused request, so the usual one costs nothing more.
+    """
+    try:
+        count(name, str(user.pk))
+    except RateLimited:
+        if permissions.is_moderator(user):
+            return
+        if message_id is not None:
+            message = selectors.message_get(message_id=message_id)
+            permissions.ensure_may_edit(user, protected=message.protected)
+        raise
+
+
+# Sign-in ---------------------------------------------------------------------------------
+
+
+def _username_key(username: str) -> str:
+    # Case and Unicode variants of one name count as one: some databases look usernames up
+    # case-insensitively. Hashed, so a long or odd username makes an ordinary key.
+    folded = unicodedata.normalize("NFKC", username).casefold()
+    return hashlib.sha256(folded.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _signin_subjects(request: HttpRequest, username: str) -> list[tuple[str, tuple[str, ...]]]:
+    address = client_address(request)
+    return [("signin_user_ip", (address, _username_key(username))), ("signin_ip", (address,))]
+
+
+class SignInLimitBackend:
+    """Refuse a sign-in from a locked-out username+address or address before any password is hashed.
+
+    Listed first in AUTHENTICATION_BACKENDS. It never signs anyone in, and has no get_user,
+    so sessions and force_login keep naming ModelBackend. Raising PermissionDenied makes
+    authenticate() stop at once; the refusal rides on the request to be answered with 429
+    (SignInLimitMiddleware for the pages, the token endpoint for the API).
+    """
+
+    def authenticate(self, request: HttpRequest | None, username: str | None = None, password=None, **kwargs):
+        if request is None or not enabled():
+            return None
+        if username is None:
+            username = kwargs.get(get_user_model().USERNAME_FIELD)
+        if username is None:
+            return None
+        try:
+            for name, identifiers in _signin_subjects(request, str(username)):
+                test(name, *identifiers)
+        except RateLimited as refused:
+            request.signin_refused = refused
+            raise PermissionDenied(refused.detail) from None
+        return None
+
+
+@receiver(user_login_failed)
+def _count_signin_failure(sender, credentials: dict, request: HttpRequest | None = None, **kwargs) -> None:
+    if request is None or getattr(request, "signin_refused", None) is not None or not enabled():
+        return
+    username = credentials.get("username", credentials.get(get_user_model().USERNAME_FIELD))
+    if username is None:
+        return
+    for name, identifiers in _signin_subjects(request, str(username)):
+        # A failure past the limit changes nothing: the next attempt is refused either way.
+        with contextlib.suppress(RateLimited):
+            count(name, *identifiers)
+
+
+def signin_refusal(request: HttpRequest) -> RateLimited | None:
+    """Return (and clear) the refusal SignInLimitBackend put on this request, if any."""
+    return request.__dict__.pop("signin_refused", None)
+
+
+class SignInLimitMiddleware:
+    """Answer a sign-in page (/accounts/login/, /admin/login/) refused by the limits with the 429 page."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        refused = signin_refusal(request)
+        if refused is None:
+            return response
+        # Imported here: the pages import this module.
+        from messages_app.views import rate_limited_page
+
+        return rate_limited_page(request, refused)
