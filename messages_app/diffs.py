@@ -23,9 +23,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from math import isqrt
 
-# Steps one diff may take: about 0.35 s of CPU on the machine the benchmark ran on
-# (benchmarks/diff.py prints the figure for the worst cases).
-STEP_BUDGET = 2_000_000
+# Steps one diff may take: a few tenths of a second of CPU on the machine the benchmark ran on
+# (benchmarks/diff.py prints the figure for the worst cases; README "Performance").
+STEP_BUDGET = 1_000_000
 
 # Opcode tags, as difflib names them.
 EQUAL, REPLACE, DELETE, INSERT = "equal", "replace", "delete", "insert"

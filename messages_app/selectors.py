@@ -359,6 +359,8 @@ def message_moderation_search(queryset: QuerySet, terms: list[str]) -> QuerySet:
 
 
 DIFF_CONTEXT_LINES = 3
+# Lines one diff page shows at most: a person reads no more, and rendering each costs time.
+DIFF_MAX_SHOWN_LINES = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +397,7 @@ class LineChanges:
     removed: int
     added: int
     exact: bool  # False: the exact line diff cost too much, and a coarser one is shown
+    lines_not_shown: int  # lines of the diff past DIFF_MAX_SHOWN_LINES, left out of the hunks
 
     @property
     def identical(self) -> bool:
@@ -411,13 +414,16 @@ def revision_diff(*, message_id: int, old_version: int, new_version: int) -> Rev
 def revision_changes(diff: RevisionDiff) -> LineChanges:
     """Return the line changes from one version to the other, with a little unchanged context.
 
-    Bounded work whatever the texts (diffs.line_diff): when the exact diff would cost too
-    much, a coarser one comes back with ``exact`` False.
+    Bounded work whatever the texts: diffs.line_diff falls back to a coarser diff (``exact``
+    False) when the exact one would cost too much, and at most DIFF_MAX_SHOWN_LINES lines
+    are listed (the counts of removed and added lines stay exact).
     """
     old_lines = revision_body(diff.old).splitlines()
     new_lines = old_lines if diff.new is diff.old else revision_body(diff.new).splitlines()
     hunks: list[DiffHunk] = []
     removed = added = 0
+    room = DIFF_MAX_SHOWN_LINES
+    not_shown = 0
     shown_until = 0  # old lines up to here are in a hunk or counted as skipped
     exact = True
     if old_lines != new_lines:
@@ -427,13 +433,28 @@ def revision_changes(diff: RevisionDiff) -> LineChanges:
             lines: list[DiffLine] = []
             for tag, i1, i2, j1, j2 in group:
                 if tag == diffs.EQUAL:
-                    lines += [DiffLine("context", old_lines[i], i + 1, j1 + (i - i1) + 1) for i in range(i1, i2)]
+                    shown = min(i2 - i1, room)
+                    lines += [DiffLine("context", old_lines[i], i + 1, i - i1 + j1 + 1) for i in range(i1, i1 + shown)]
+                    not_shown += (i2 - i1) - shown
+                    room -= shown
                     continue
-                lines += [DiffLine("removed", old_lines[i], i + 1, None) for i in range(i1, i2)]
-                lines += [DiffLine("added", new_lines[j], None, j + 1) for j in range(j1, j2)]
                 removed += i2 - i1
                 added += j2 - j1
-            hunks.append(DiffHunk(skipped_before=group[0][1] - shown_until, lines=lines))
-            shown_until = group[-1][2]
-    skipped_after = len(old_lines) - shown_until if hunks else 0
-    return LineChanges(hunks=hunks, skipped_after=skipped_after, removed=removed, added=added, exact=exact)
+                shown_removed = min(i2 - i1, room)
+                shown_added = min(j2 - j1, room - shown_removed)
+                lines += [DiffLine("removed", old_lines[i], i + 1, None) for i in range(i1, i1 + shown_removed)]
+                lines += [DiffLine("added", new_lines[j], None, j + 1) for j in range(j1, j1 + shown_added)]
+                not_shown += (i2 - i1) + (j2 - j1) - shown_removed - shown_added
+                room -= shown_removed + shown_added
+            if lines:
+                hunks.append(DiffHunk(skipped_before=group[0][1] - shown_until, lines=lines))
+                shown_until = group[-1][2]
+    skipped_after = len(old_lines) - shown_until if hunks and not not_shown else 0
+    return LineChanges(
+        hunks=hunks,
+        skipped_after=skipped_after,
+        removed=removed,
+        added=added,
+        exact=exact,
+        lines_not_shown=not_shown,
+    )

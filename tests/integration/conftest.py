@@ -45,7 +45,6 @@ def bob_api(bob):
     return api_for(bob)
 
 
-
 class CountingHasher(MD5PasswordHasher):
     """Django's MD5 hasher (the suite's cheap one), counting every hash it computes."""
 

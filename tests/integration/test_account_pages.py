@@ -93,9 +93,7 @@ def test_the_revoke_button_posts_with_csrf_and_ends_the_token(alice):
     _kept, kept_key = tokens.token_create(user=alice)
     browser = signed_in("alice", enforce_csrf_checks=True)
     page = browser.get("/accounts/")
-    response = browser.post(
-        f"/accounts/tokens/{token.pk}/revoke/", {"csrfmiddlewaretoken": csrf_of(page)}, follow=True
-    )
+    response = browser.post(f"/accounts/tokens/{token.pk}/revoke/", {"csrfmiddlewaretoken": csrf_of(page)}, follow=True)
     assert response.redirect_chain == [("/accounts/", 302)]
     assert "The token is revoked: it no longer signs in." in html(response)
     assert f"<code>{token.prefix}…</code>" not in html(response)

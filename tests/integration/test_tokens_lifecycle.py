@@ -76,9 +76,7 @@ def test_expires_in_days_sets_the_lifetime(alice, anon, days):
 
 
 @pytest.mark.parametrize("days", [0, -1, 366, 10**20, "x", "30", 1.5, True, None])
-def test_a_lifetime_outside_1_to_365_whole_days_is_422_invalid_and_makes_no_token(
-    alice, anon, days, password_hashes
-):
+def test_a_lifetime_outside_1_to_365_whole_days_is_422_invalid_and_makes_no_token(alice, anon, days, password_hashes):
     data = assert_error(sign_in(anon, expires_in_days=days), 422, "invalid")
     assert "expires_in_days" in data["fields"]
     assert not Token.objects.exists()
