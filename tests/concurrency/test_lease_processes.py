@@ -98,7 +98,8 @@ FINISH_GRACE_SECONDS = 30
 # holder's own lease had lapsed meanwhile and someone else published (a slow machine).
 ALLOWED_REFUSALS = {
     "lease": {"LeaseLost", "VersionConflict"},
-    "lease-less": {"LeaseHeld", "LeaseLost", "VersionConflict"},
+    # Naming no lease, a save is never told it lost one: 423 or success (issue 11).
+    "lease-less": {"LeaseHeld", "VersionConflict"},
     "stale": {"VersionConflict"},
     "foreign": {"LeaseLost", "VersionConflict"},
 }

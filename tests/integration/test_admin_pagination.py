@@ -50,14 +50,14 @@ def test_there_is_an_uncounted_change_list_for_messages_and_for_lease_events():
     assert {model_admin.opts.label for model_admin in UNCOUNTED} >= {"messages_app.Message", "messages_app.LeaseEvent"}
 
 
-@pytest.mark.parametrize("page", ["1", "2"])
-def test_the_pages_that_exist_are_shown(listed, mod_client, page):
-    response = mod_client.get(listed, {"p": page})
+@pytest.mark.parametrize("page_number", ["1", "2"])
+def test_the_pages_that_exist_are_shown(listed, mod_client, page_number):
+    response = mod_client.get(listed, {"p": page_number})
     assert response.status_code == 200
 
 
 @pytest.mark.parametrize(
-    "page",
+    "page_number",
     [
         "3",  # one past the last
         "999999",
@@ -71,8 +71,8 @@ def test_the_pages_that_exist_are_shown(listed, mod_client, page):
         "",
     ],
 )
-def test_a_page_that_is_not_there_is_404_never_500(listed, mod_client, page):
-    response = mod_client.get(listed, {"p": page})
+def test_a_page_that_is_not_there_is_404_never_500(listed, mod_client, page_number):
+    response = mod_client.get(listed, {"p": page_number})
     assert response.status_code == 404
 
 

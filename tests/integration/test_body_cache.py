@@ -29,7 +29,7 @@ def page(client, message) -> str:
 
 
 def forget(key: str) -> None:
-    cache.delete(bodies.CACHE_PREFIX + key)
+    bodies.body_uncache(key)
 
 
 def test_a_second_read_of_a_message_page_does_not_touch_storage(make_message, client, opened_bodies):
@@ -68,7 +68,7 @@ def test_a_new_version_gets_a_new_key_so_readers_never_see_stale_text(make_messa
     current = Message.objects.get(pk=message.pk)
     assert current.body.name != old_key
     # The old text is still cached, under the old key only: it is still right for version 1.
-    assert cache.get(bodies.CACHE_PREFIX + old_key) == "version one"
+    assert bodies.body_cached(old_key) == "version one"
     text = page(client, current)
     assert "version two" in text and "version one" not in text
     assert client.get(f"/api/messages/{message.pk}/body").content == b"version two"
@@ -92,7 +92,7 @@ def test_deleting_a_body_drops_its_cached_text(make_message, body_storage):
     key = message.body.name
     assert bodies.body_read(key) == "going"
     bodies.body_delete(key)
-    assert cache.get(bodies.CACHE_PREFIX + key) is None
+    assert bodies.body_cached(key) is None
     with pytest.raises(FileNotFoundError):
         bodies.body_read(key)
 

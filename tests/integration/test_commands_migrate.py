@@ -3,7 +3,6 @@
 import hashlib
 
 import pytest
-from django.core.cache import cache
 
 from messages_app import bodies
 from messages_app.models import Revision
@@ -44,7 +43,7 @@ def test_after_migrating_the_board_runs_on_the_other_storage(
     settings.STORAGES = {**settings.STORAGES, "messages": settings.MESSAGEBOARD_STORAGE_BACKENDS[other_backend]}
     assert bodies.messages_storage().__class__ is not type(bodies.storage_for(body_storage.backend))
     for key in revision_keys():
-        cache.delete(bodies.CACHE_PREFIX + key)
+        bodies.body_uncache(key)
     result = run_command("verify_storage", "--orphan-grace", "0")
     assert result.code == 0, result
     assert "Checked 6 revisions and 6 files" in result.out

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -52,7 +51,7 @@ def test_list_opens_no_body_file(client, make_message, body_storage, opened_bodi
         make_message(subject=f"Message {n}")
     for key in body_storage.stored_keys():
         body_storage.remove(key)
-        cache.delete(bodies.CACHE_PREFIX + key)
+        bodies.body_uncache(key)
     response = client.get("/messages/")
     assert response.status_code == 200
     assert all(f"Message {n}" in html(response) for n in range(5))

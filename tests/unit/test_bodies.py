@@ -3,7 +3,6 @@ import os
 import re
 
 import pytest
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
@@ -123,7 +122,7 @@ def test_body_save_failing_midway_caches_nothing_and_leaves_no_file(monkeypatch,
         bodies.body_save(message_id=6, version=1, data=b"text", text="text")
     assert len(keys) == 1
     assert body_files() == set()
-    assert cache.get(bodies.CACHE_PREFIX + keys[0]) is None
+    assert bodies.body_cached(keys[0]) is None
 
 
 @both_storages

@@ -2,7 +2,6 @@ import hashlib
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from messages_app import bodies, leases, selectors, services
@@ -307,7 +306,7 @@ def test_save_refused_at_commit_leaves_nothing_cached_for_its_key(make_message, 
     with pytest.raises(VersionConflict):
         save(message, alice, token=token, base_version=1, body="lost")
     assert len(keys) == 2
-    assert cache.get(bodies.CACHE_PREFIX + keys[0]) is None
+    assert bodies.body_cached(keys[0]) is None
 
 
 def test_refused_save_never_writes_a_body(make_message, alice, bob, monkeypatch):
@@ -341,7 +340,7 @@ def test_delete_reads_no_file(make_message, alice, body_storage, opened_bodies):
     message = make_message()
     # With the file gone and the cache empty, any read would raise FileNotFoundError.
     body_storage.remove(message.body.name)
-    cache.delete(bodies.CACHE_PREFIX + message.body.name)
+    bodies.body_uncache(message.body.name)
     services.message_delete(message_id=message.pk, user=alice)
     assert opened_bodies == []
     assert Message.objects.get(pk=message.pk).deleted_at is not None
