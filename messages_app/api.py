@@ -135,7 +135,21 @@ def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
     return error_response(exc.status, exc.error, exc.detail, **exc.extra)
 
 
+# Calls whose permission is the right to edit the message (PUT's rules), by method and route
+# (one route serves several methods, under the name of the first).
+EDITING_CALLS = {
+    ("PUT", "/messages/<int:message_id>"),
+    ("POST", "/messages/<int:message_id>/revisions/<int:version>/revert"),
+}
+
+
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    # API.md's order of checks: the message exists (404, 410) and the caller may edit it (403)
+    # before anything about the request's own input (428, 422) is said.
+    try:
+        _message_checks(request)
+    except DomainError as refused:
+        return _domain_error(request, refused)
     fields: dict[str, str] = {}
     for item in exc.errors:
         source, *where = item["loc"]
@@ -148,6 +162,19 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
         fields.setdefault(name, item["msg"])
     detail = "The request is not valid: " + "; ".join(f"{name}: {msg}" for name, msg in fields.items()) + "."
     return error_response(422, "invalid", detail, fields=fields)
+
+
+def _message_checks(request: HttpRequest) -> None:
+    """Raise what API.md puts before input errors for a call on one message: 404, 410, then 403."""
+    match = request.resolver_match
+    message_id = match.kwargs.get("message_id") if match else None
+    if not isinstance(message_id, int):
+        return
+    current = selectors.message_get(message_id=message_id)
+    user = getattr(request, "auth", None)
+    editing = any(request.method == method and match.route.endswith(route) for method, route in EDITING_CALLS)
+    if editing and user is not None:
+        permissions.ensure_may_edit(user, protected=current.protected)
 
 
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:

@@ -31,6 +31,14 @@ def may_edit(user, *, protected: bool) -> bool:
     return user.is_authenticated and (not protected or is_moderator(user))
 
 
+def offers_edit(user, *, protected: bool) -> bool:
+    """Return whether a page offers the Edit button: to whoever may edit, and to visitors (asked to sign in).
+
+    A visitor is not offered what no sign-in would allow: editing a protected message.
+    """
+    return may_edit(user, protected=protected) or (not user.is_authenticated and not protected)
+
+
 def ensure_may_edit(user, *, protected: bool) -> None:
     if not may_edit(user, protected=protected):
         raise NotAllowed(PROTECTED)

@@ -355,7 +355,13 @@ def revision_detail(request: HttpRequest, message_id: int, version: int) -> Http
 def _revision_page(request: HttpRequest, message_id: int, version: int, *, notice: str = "", status: int = 200):
     revision = selectors.revision_get(message_id=message_id, version=version)
     body = selectors.revision_body(revision)
-    context = {"message_id": message_id, "revision": revision, "body": body, "notice": notice}
+    context = {
+        "message_id": message_id,
+        "revision": revision,
+        "body": body,
+        "notice": notice,
+        "offers_restore": permissions.may_edit(request.user, protected=revision.message_protected),
+    }
     return render(request, "messages_app/revision_detail.html", context, status=status)
 
 

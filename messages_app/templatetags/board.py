@@ -96,11 +96,14 @@ def message_article(message, body: str, *, user, messages_url: str) -> SafeStrin
     delete = ""
     if permissions.may_delete(user, author_id=message.author_id, protected=message.protected):
         delete = f'<a class="button danger" href="{message_url}delete/">Delete</a>'
+    edit = ""
+    if permissions.offers_edit(user, protected=message.protected):
+        edit = f'<a class="button primary" href="{message_url}edit/">Edit</a>'
     return mark_safe(
         f'<article class="message">\n  <h1>{subject}</h1>\n  <p class="meta">{byline}</p>\n  {lease}\n'
         f"  {PROTECTED_NOTICE if message.protected else ''}\n"
         f'  <div class="body">{html.escape(body)}</div>\n  <nav class="actions">\n'
-        f'    <a class="button primary" href="{message_url}edit/">Edit</a>\n'
+        f"    {edit}\n"
         f'    <a class="button" href="{message_url}history/">History ({versions})</a>\n'
         f"    {delete}\n  </nav>\n</article>"
     )

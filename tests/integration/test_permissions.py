@@ -242,3 +242,51 @@ def test_permission_matrix(board, action, role):
     if got != OK:
         # A refusal changes nothing.
         assert Message.objects.values("version", "protected", "deleted_at").get(pk=board.message.pk) == before
+
+
+# The buttons each role is shown: exactly those whose action the matrix above lets it take
+# (a visitor is shown what signing in would allow, and sent to sign in).
+
+SHOWN, HIDDEN = "shown", "hidden"
+
+
+def _shown(response, marker: str) -> str:
+    assert response.status_code in {200, 410}, response.status_code
+    return SHOWN if marker in response.content.decode() else HIDDEN
+
+
+BUTTONS = [
+    # (button, prepare, page, marker, expected for visitor, member, author, moderator)
+    ("Edit", None, "", 'edit/">Edit</a>', (SHOWN, SHOWN, SHOWN, SHOWN)),
+    ("Edit, protected", Board.protect, "", 'edit/">Edit</a>', (HIDDEN, HIDDEN, HIDDEN, SHOWN)),
+    ("Delete", None, "", 'delete/">Delete</a>', (HIDDEN, HIDDEN, SHOWN, SHOWN)),
+    ("Delete, protected", Board.protect, "", 'delete/">Delete</a>', (HIDDEN, HIDDEN, HIDDEN, SHOWN)),
+    ("Restore a version", None, "history/1/", "Restore this version</button>", (HIDDEN, SHOWN, SHOWN, SHOWN)),
+    (
+        "Restore a version, protected",
+        Board.protect,
+        "history/1/",
+        "Restore this version</button>",
+        (HIDDEN, HIDDEN, HIDDEN, SHOWN),
+    ),
+    (
+        "Restore, deleted by its author",
+        Board.delete_as_author,
+        "",
+        "Restore it</button>",
+        (HIDDEN, HIDDEN, SHOWN, SHOWN),
+    ),
+    ("Restore, deleted by a moderator", Board.delete, "", "Restore it</button>", (HIDDEN, HIDDEN, HIDDEN, SHOWN)),
+]
+
+
+@pytest.mark.parametrize(
+    ("button", "role"),
+    [pytest.param(button, role, id=f"{button[0]} as {role}") for button in BUTTONS for role in ROLES],
+)
+def test_each_role_is_shown_exactly_the_buttons_it_may_use(board, button, role):
+    name, prepare, page, marker, expected = button
+    if prepare is not None:
+        prepare(board)
+    response = board.page(role).get(_url(board, page))
+    assert _shown(response, marker) == expected[ROLES.index(role)], f"{name} as {role}"
