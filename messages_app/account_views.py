@@ -3,7 +3,6 @@
 from django.contrib import messages as flash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -40,17 +39,11 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     """Django's password change, which keeps this session and ends every other way in.
 
     Django signs the user's other sessions out (each holds a hash of the old password, which
-    no longer matches); the API tokens are ended here.
+    no longer matches); saving the new password ends the API tokens (tokens.py).
     """
 
     template_name = "registration/account_password_change.html"
     success_url = reverse_lazy("password_change_done")
-
-    def form_valid(self, form):
-        with transaction.atomic():
-            response = super().form_valid(form)
-            tokens.user_password_changed(user=form.user)
-        return response
 
 
 class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):

@@ -7,14 +7,9 @@ LogEntry, and a broken lease also as a LeaseEvent.
 """
 
 from django.contrib import admin, messages
-from django.contrib.admin.forms import AdminPasswordChangeForm as OwnPasswordChangeForm
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
-from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404
 from django.urls import reverse
@@ -22,7 +17,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
-from messages_app import leases, permissions, selectors, services, tokens
+from messages_app import leases, permissions, selectors, services
 from messages_app.errors import DomainError, LeaseHeld, MessageGone
 from messages_app.models import LeaseEvent, Message, Revision
 
@@ -491,35 +486,3 @@ class LeaseEventAdmin(UncountedAdmin):
     def message_link(self, event: LeaseEvent) -> str:
         url = reverse("admin:messages_app_message_change", args=[event.message_id])
         return format_html('<a href="{}">#{} {}</a>', url, event.message_id, event.message.subject)
-
-
-# Passwords ------------------------------------------------------------------------------
-
-
-class EndsTokensOnSave:
-    """A password form whose save also ends the user's API tokens, as the account page's does."""
-
-    def save(self, commit: bool = True):
-        with transaction.atomic():
-            user = super().save(commit)
-            if commit:
-                tokens.user_password_changed(user=user)
-        return user
-
-
-class OwnPasswordForm(EndsTokensOnSave, OwnPasswordChangeForm):
-    pass
-
-
-class UserPasswordForm(EndsTokensOnSave, AdminPasswordChangeForm):
-    pass
-
-
-# The admin's own "change password" page, and a superuser setting anyone's password.
-admin.site.password_change_form = OwnPasswordForm
-admin.site.unregister(get_user_model())
-
-
-@admin.register(get_user_model())
-class BoardUserAdmin(UserAdmin):
-    change_password_form = UserPasswordForm

@@ -8,9 +8,12 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from messages_app.errors import TOKEN_LIFETIME, InvalidBody, TokenNotFound, TooManyTokens
@@ -87,3 +90,13 @@ def user_password_changed(*, user: AbstractBaseUser) -> int:
     signed in with, which no longer matches.
     """
     return Token.objects.live().filter(user=user).update(revoked_at=timezone.now())
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def _end_tokens_on_new_password(sender, instance: AbstractBaseUser, created: bool, **kwargs) -> None:
+    # Every way to change a password (the account page, the admin, a password reset,
+    # `manage.py changepassword`) calls set_password() and then save(). set_password() keeps
+    # the raw password in _password until that save has run; a hash upgraded at sign-in is
+    # saved without it, and must not end anyone's tokens.
+    if not created and getattr(instance, "_password", None) is not None:
+        user_password_changed(user=instance)

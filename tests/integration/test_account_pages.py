@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.test import Client
 
 from messages_app import tokens
@@ -232,3 +233,46 @@ def test_a_moderator_changing_their_own_password_in_the_admin_ends_their_tokens(
     assert response["Location"] == "/admin/password_change/done/"
     assert not can_write(key)
     assert is_signed_in(admin)
+
+
+def test_a_password_set_any_other_way_ends_the_tokens_too(alice, bob):
+    # A password reset, `manage.py changepassword` and scripts all call set_password() and save().
+    _token, key = tokens.token_create(user=alice)
+    _token, bob_key = tokens.token_create(user=bob)
+    alice.set_password("a new passphrase for alice")
+    alice.save()
+    assert not can_write(key)
+    assert can_write(bob_key)
+
+
+def test_a_password_reset_through_djangos_form_ends_the_tokens(alice):
+    from django.contrib.auth.forms import SetPasswordForm
+
+    _token, key = tokens.token_create(user=alice)
+    form = SetPasswordForm(
+        alice, {"new_password1": "reset to this passphrase", "new_password2": "reset to this passphrase"}
+    )
+    assert form.is_valid(), form.errors
+    form.save()
+    assert not can_write(key)
+
+
+class QuickPBKDF2Hasher(PBKDF2PasswordHasher):
+    """A newer hasher than the suite's MD5, cheap enough for a test."""
+
+    algorithm = "pbkdf2_quick"
+    iterations = 2
+
+
+def test_a_hash_upgraded_at_sign_in_ends_no_token(alice, settings):
+    # Signing in with a hash of an older hasher re-hashes the same password and saves it.
+    _token, key = tokens.token_create(user=alice)
+    settings.PASSWORD_HASHERS = [
+        "tests.integration.test_account_pages.QuickPBKDF2Hasher",
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+    ]
+    assert alice.password.startswith("md5$")
+    assert Client().login(username="alice", password="correct horse battery staple")
+    alice.refresh_from_db()
+    assert alice.password.startswith(QuickPBKDF2Hasher.algorithm)
+    assert can_write(key)
