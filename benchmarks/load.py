@@ -96,6 +96,8 @@ def board_env(folder: Path, database_url: str, redis_url: str | None) -> dict:
         "SECRET_KEY": "bench-" + uuid.uuid4().hex + uuid.uuid4().hex,
         "ALLOWED_HOSTS": "127.0.0.1",
         "HTTPS": "true",
+        # ...and it is declared, as in the README's Production section: only then is the header believed.
+        "MESSAGEBOARD_BEHIND_TLS_PROXY": "true",
         "MESSAGEBOARD_STATIC_MANIFEST": "true",
         "PYTHONWARNINGS": "ignore",
         # Simulated users post and save far faster than people: the request limits would refuse them.

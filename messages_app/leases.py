@@ -371,6 +371,40 @@ def lease_permits_save_sql(message_column: str, *, token: str | None, user) -> t
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SaveState:
+    """What decides whether a save would be accepted now: the message's state and its lease."""
+
+    version: int
+    deleted: bool
+    protected: bool
+    lease_holder_id: int | None  # None when nobody holds a valid lease
+    lease_token: str | None
+
+
+def save_state(*, message_id: int) -> SaveState | None:
+    """Return the state a save of the message is checked against, or None for no such message.
+
+    One written-out statement, as the save's own: every save asks it before writing its file,
+    and built with the ORM it cost a third of a save's time.
+    """
+    message_table = Message._meta.db_table
+    valid = f"{TABLE}.expires_at > {_now_sql()}"
+    sql = (
+        f"SELECT {message_table}.version, {message_table}.deleted_at IS NOT NULL, {message_table}.protected, "
+        f"CASE WHEN {valid} THEN {TABLE}.holder_id END, CASE WHEN {valid} THEN {TABLE}.token END "
+        f"FROM {message_table} LEFT JOIN {TABLE} ON {TABLE}.message_id = {message_table}.id "
+        f"WHERE {message_table}.id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [message_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    version, deleted, protected, holder_id, token = row
+    return SaveState(version, bool(deleted), bool(protected), holder_id, token)
+
+
 def lease_held_message_ids() -> QuerySet:
     """Return the ids of messages someone holds a valid lease on, as a subquery.
 

@@ -9,8 +9,6 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
-from django.db.models import Case, Value, When
-from django.db.models.functions import Now
 from django.utils import timezone
 
 from messages_app import bodies, leases, permissions
@@ -277,32 +275,25 @@ def _save_refusal(*, message_id: int, user, base_version: int, lease_token: str 
     The order is the API's: the message exists, is not deleted, the user may edit it, then
     the version, then the lease the request names (or, naming none, that nobody holds one).
     """
-    state = (
-        Message.objects.filter(pk=message_id)
-        .annotate(
-            lease_valid=Case(When(lease__expires_at__gt=Now(), then=Value(True)), default=Value(False)),
-        )
-        .values_list(
-            "version", "deleted_at", "protected", "lease_valid", "lease__holder_id", "lease__token", "lease__expires_at"
-        )
-        .first()
-    )
+    state = leases.save_state(message_id=message_id)
     if state is None:
         return MessageNotFound()
-    version, deleted_at, protected, lease_valid, holder_id, token, expires_at = state
-    if deleted_at is not None:
+    if state.deleted:
         return MessageGone()
-    if protected and not permissions.may_edit(user, protected=True):
+    if state.protected and not permissions.may_edit(user, protected=True):
         return NotAllowed(PROTECTED)
-    if version != base_version:
-        return VersionConflict(version)
+    if state.version != base_version:
+        return VersionConflict(state.version)
     if lease_token:
-        if not (lease_valid and holder_id == user.pk and secrets.compare_digest(token, lease_token)):
+        held = state.lease_holder_id == user.pk and state.lease_token is not None
+        # Bytes: compare_digest refuses str with anything but ASCII, and a client sends what it likes.
+        sent = lease_token.encode("utf-8", "surrogatepass")
+        if not (held and secrets.compare_digest(state.lease_token.encode(), sent)):
             return LeaseLost()
         return None
-    if lease_valid:
+    if state.lease_holder_id is not None:
         holder = leases.lease_current(message_id=message_id)
-        return LeaseHeld(holder.holder, holder.expires_at) if holder else LeaseHeld("another user", expires_at)
+        return LeaseHeld(holder.holder, holder.expires_at) if holder else None
     return None
 
 

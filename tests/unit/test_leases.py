@@ -221,3 +221,50 @@ def test_clear_expired_deletes_only_expired_leases(make_message, alice):
     expire_leases(message=stale)
     assert leases.lease_clear_expired() == 1
     assert list(EditLease.objects.values_list("message_id", flat=True)) == [live.pk]
+
+
+def _save_state_by_orm(message_id: int):
+    """What leases.save_state reads, asked of the ORM: the query its written-out SQL replaces."""
+    from django.db.models.functions import Now
+
+    from messages_app.models import Message
+
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None:
+        return None
+    lease = EditLease.objects.filter(message_id=message_id, expires_at__gt=Now()).first()
+    return leases.SaveState(
+        version=message.version,
+        deleted=message.deleted_at is not None,
+        protected=message.protected,
+        lease_holder_id=lease.holder_id if lease else None,
+        lease_token=lease.token if lease else None,
+    )
+
+
+def test_the_save_state_sql_says_what_the_orm_says_in_every_state(make_message, alice, bob, mia):
+    free, held, lapsed, frozen, gone = (
+        make_message(subject=name) for name in ("free", "held", "lapsed", "frozen", "gone")
+    )
+    leases.lease_acquire(message_id=held.pk, user=bob)
+    leases.lease_acquire(message_id=lapsed.pk, user=bob)
+    expire_leases(message_id=lapsed.pk)
+    services.message_protect(message_id=frozen.pk, user=mia)
+    services.message_save_edit(
+        message_id=frozen.pk, user=mia, base_version=1, lease_token=None, subject=None, body="Second."
+    )
+    services.message_delete(message_id=gone.pk, user=alice)
+    for message_id in (free.pk, held.pk, lapsed.pk, frozen.pk, gone.pk, 999_999):
+        assert leases.save_state(message_id=message_id) == _save_state_by_orm(message_id), message_id
+    assert leases.save_state(message_id=held.pk).lease_holder_id == bob.pk
+    assert leases.save_state(message_id=lapsed.pk).lease_holder_id is None
+    assert leases.save_state(message_id=frozen.pk).version == 2
+
+
+def test_a_lease_token_that_is_not_ascii_is_lease_lost_not_a_crash(make_message, alice):
+    message = make_message()
+    leases.lease_acquire(message_id=message.pk, user=alice)
+    with pytest.raises(LeaseLost):
+        services.message_save_edit(
+            message_id=message.pk, user=alice, base_version=1, lease_token="jeton-☕", subject=None, body="x"
+        )
