@@ -802,6 +802,12 @@ def message_restore(request: HttpRequest, response: HttpResponse, message_id: in
     operation_id="lease_acquire",
     tags=["leases"],
     summary="Take the message's editing lease (a new token each time)",
+    description=(
+        "Someone else holds it: `423 locked`. A user holds at most `MESSAGEBOARD_MAX_LEASES_PER_USER` "
+        "(default 5) valid leases: one more is `429 too_many_leases`, whose `held` lists the message ids. "
+        "For `MESSAGEBOARD_BREAK_COOLDOWN_SECONDS` (default 600) after a moderator broke the caller's "
+        "lease on this message (or protected it), `403 lease_cooldown` with `Retry-After`."
+    ),
     openapi_extra={"responses": {201: {"links": LEASE_LINKS}}},
 )
 def lease_acquire(request: HttpRequest, message_id: int = Path(..., ge=1, le=MAX_ID)):
@@ -816,6 +822,11 @@ def lease_acquire(request: HttpRequest, message_id: int = Path(..., ge=1, le=MAX
     operation_id="lease_renew",
     tags=["leases"],
     summary="Renew the caller's lease: same token, later expiry",
+    description=(
+        "A lease renews for at most `MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS` (default 3600) after it was "
+        "taken or after its holder's last save of the message; then, like a token that is not the "
+        "current valid lease, `409 lease_lost`: take the lease again to go on."
+    ),
 )
 def lease_renew(
     request: HttpRequest,

@@ -128,30 +128,25 @@ def limit_items(name: str) -> tuple[RateLimitItem, ...]:
 
 def count(name: str, *identifiers: str) -> None:
     """Count one request against a named limit; raise RateLimited if it would go over."""
-    if not enabled():
-        return
-    for item in limit_items(name):
-        try:
-            if limiter().hit(item, name, *identifiers):
-                continue
-        except StorageError:
-            _storage_failed(name)
-            return
-        raise _refusal(name, item, identifiers)
+    _check(name, identifiers, counting=True)
 
 
 def test(name: str, *identifiers: str) -> None:
     """Raise RateLimited if a named limit is used up, without counting this request."""
+    _check(name, identifiers, counting=False)
+
+
+def _check(name: str, identifiers: tuple[str, ...], *, counting: bool) -> None:
     if not enabled():
         return
     for item in limit_items(name):
         try:
-            if limiter().test(item, name, *identifiers):
-                continue
+            allowed = (limiter().hit if counting else limiter().test)(item, name, *identifiers)
         except StorageError:
             _storage_failed(name)
             return
-        raise _refusal(name, item, identifiers)
+        if not allowed:
+            raise _refusal(name, item, identifiers)
 
 
 def _refusal(name: str, item: RateLimitItem, identifiers: tuple[str, ...]) -> RateLimited:
