@@ -203,13 +203,13 @@ MEDIA_URL = "/media/"
 # Both body storages are described, so migrate_storage can copy from the one in use to the other.
 MESSAGEBOARD_STORAGE_BACKENDS = {
     "local": {
-        "BACKEND": "messages_app.bodies.DurableFileSystemStorage",
+        "BACKEND": "messages_app.storage.DurableFileSystemStorage",
         "OPTIONS": {"location": str(MEDIA_ROOT)},
     },
 }
 if env_str("AWS_STORAGE_BUCKET_NAME"):
     MESSAGEBOARD_STORAGE_BACKENDS["s3"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "messages_app.storage.BodyS3Storage",
         "OPTIONS": {
             "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
             "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,

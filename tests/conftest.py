@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from messages_app import bodies
-from messages_app.bodies import DurableFileSystemStorage
+from messages_app.storage import DurableFileSystemStorage
 
 # The real S3-compatible server (moto over HTTP), for the tests that run on both storages.
 pytest_plugins = ["tests.s3_server"]
@@ -121,7 +121,7 @@ def body_storage(request, settings, tmp_path, cache_namespace) -> BodyStore:
     """
     backend = getattr(request, "param", "local")
     media = tmp_path / "media"
-    local = {"BACKEND": "messages_app.bodies.DurableFileSystemStorage", "OPTIONS": {"location": str(media)}}
+    local = {"BACKEND": "messages_app.storage.DurableFileSystemStorage", "OPTIONS": {"location": str(media)}}
     settings.MEDIA_ROOT = str(media)
     configured = {"local": local}
     if backend == "s3":

@@ -11,7 +11,8 @@ import urllib.request
 
 import boto3
 import pytest
-from storages.backends.s3 import S3Storage
+
+from messages_app.storage import BodyS3Storage
 
 BUCKET = "messageboard-test"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
@@ -37,8 +38,8 @@ def s3_storage(s3_endpoint) -> dict:
     return s3_storage_config(s3_endpoint)
 
 
-class SharedConnectionS3Storage(S3Storage):
-    """django-storages' S3Storage, sharing its boto3 connection between instances.
+class SharedConnectionS3Storage(BodyS3Storage):
+    """The S3 body storage, sharing its boto3 connection between instances.
 
     Every test overrides STORAGES, which builds a new storage instance, and building a boto3
     session and resource costs ~0.1 s (it parses the service's JSON model): more than the rest
@@ -57,7 +58,7 @@ class SharedConnectionS3Storage(S3Storage):
         return connections[key]
 
 
-class GetCountingS3Storage(S3Storage):
+class GetCountingS3Storage(BodyS3Storage):
     """The S3 body storage, recording the key of every GetObject it sends."""
 
     def __init__(self, *args, **kwargs) -> None:

@@ -156,14 +156,14 @@ def test_settings_switch_bodies_to_s3_from_the_environment_alone(monkeypatch):
         AWS_S3_ADDRESSING_STYLE="path",
     )
     messages = configured["STORAGES"]["messages"]
-    assert messages["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert messages["BACKEND"] == "messages_app.storage.BodyS3Storage"
     assert messages["OPTIONS"]["bucket_name"] == "bodies"
     assert messages["OPTIONS"]["endpoint_url"] == "http://minio.internal:9000"
     assert messages["OPTIONS"]["region_name"] == "eu-west-1"
     assert messages["OPTIONS"]["addressing_style"] == "path"
     assert set(configured["MESSAGEBOARD_STORAGE_BACKENDS"]) == {"local", "s3"}
     local = settings_with(monkeypatch)
-    assert local["STORAGES"]["messages"]["BACKEND"] == "messages_app.bodies.DurableFileSystemStorage"
+    assert local["STORAGES"]["messages"]["BACKEND"] == "messages_app.storage.DurableFileSystemStorage"
     assert set(local["MESSAGEBOARD_STORAGE_BACKENDS"]) == {"local"}
 
 

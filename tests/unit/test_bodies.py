@@ -6,7 +6,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
-from messages_app import bodies
+from messages_app import bodies, storage
 
 KEY_PATTERN = re.compile(r"^messages/([0-9a-f]{2})/([0-9a-f]{2})/(\d+)-(\d{8})-([0-9a-f]+)\.txt$")
 # The file handler's contract, proven on local disk and on S3 (moto over HTTP). Tests about
@@ -177,7 +177,7 @@ def test_storage_is_looked_up_when_called_so_settings_can_switch_it(settings, tm
     other = tmp_path / "elsewhere"
     settings.STORAGES = {
         **settings.STORAGES,
-        "messages": {"BACKEND": "messages_app.bodies.DurableFileSystemStorage", "OPTIONS": {"location": str(other)}},
+        "messages": {"BACKEND": "messages_app.storage.DurableFileSystemStorage", "OPTIONS": {"location": str(other)}},
     }
     stored = bodies.body_save(message_id=11, version=1, data=b"moved")
     assert (other / stored.key).read_bytes() == b"moved"
@@ -226,7 +226,7 @@ def test_copy_writes_the_same_key_into_the_other_storage_replacing_what_is_there
 
 def test_storage_for_builds_a_configured_backend_and_refuses_an_unconfigured_one(body_storage):
     local = bodies.storage_for("local")
-    assert isinstance(local, bodies.DurableFileSystemStorage)
+    assert isinstance(local, storage.DurableFileSystemStorage)
     assert local.location == str(body_storage.media)
     with pytest.raises(ValueError, match="'s3' body storage is not configured"):
         bodies.storage_for("s3")
@@ -248,10 +248,17 @@ def test_s3_bodies_are_stored_as_utf8_text(settings, s3_endpoint, s3_storage):
     assert head["ContentLength"] == stored.size
 
 
-def test_replacing_write_failing_midway_keeps_the_old_file_whole(body_storage):
-    stored = bodies.body_save(message_id=16, version=1, data=b"the good copy")
+def test_a_write_failing_midway_leaves_no_file_under_the_key(body_storage):
+    key = bodies.body_key(16, 1)
     with pytest.raises(OSError, match="connection dropped"):
-        storages["messages"].save_replacing(stored.key, ChunksFailMidway(b"ignored"))
+        storages["messages"].save(key, ChunksFailMidway(b"ignored"))
+    assert not body_storage.path(key).exists()
+    assert temp_files(body_storage.media) == []
+
+
+def test_copying_over_a_bad_copy_leaves_the_good_one(body_storage):
+    stored = bodies.body_save(message_id=16, version=1, data=b"a damaged copy")
+    bodies.body_copy(stored.key, b"the good copy", to=storages["messages"])
     assert body_storage.path(stored.key).read_bytes() == b"the good copy"
     assert temp_files(body_storage.media) == []
 

@@ -1,0 +1,169 @@
+"""The storages that hold message bodies: Django's own, made durable or cheaper per request.
+
+Each overrides only Storage's documented hooks (``_save``, ``_open``, ``delete``), so the file
+handler (bodies.py) calls nothing but ``save``, ``open``, ``delete``, ``exists`` and ``listing``,
+whatever the backend. Both also list their files in byte order of name (``listing``), which
+verify_storage and migrate_storage merge with the database's keys sorted the same way.
+"""
+
+import contextlib
+import contextvars
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
+from storages.backends.s3 import S3Storage
+from storages.utils import clean_name
+
+# Bulk commands turn the per-file fsync off and sync the file system once (bodies.batched_durability).
+SYNC_EACH_WRITE = contextvars.ContextVar("sync_each_write", default=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedBody:
+    key: str  # the file's name in its storage
+    size: int
+    modified_at: float  # seconds since the epoch
+
+
+class DurableFileSystemStorage(FileSystemStorage):
+    """A local storage whose writes are atomic and survive a crash once save() returns."""
+
+    def get_available_name(self, name: str, max_length: int | None = None) -> str:
+        # Keys are unique by construction, so the usual exists()-then-rename dance only
+        # costs a stat; _save still refuses to replace a file.
+        return name
+
+    def _save(self, name: str, content) -> str:
+        return self._write(name, content.chunks(), replace=False)
+
+    def listing(self, prefix: str) -> Iterator[ListedBody]:
+        """Yield every file under ``prefix`` in byte order of its name, one at a time."""
+        yield from _walk_sorted(self.path(prefix), prefix)
+
+    def _write(self, name: str, chunks: Iterable[bytes], *, replace: bool) -> str:
+        full_path = self.path(name)
+        directory = os.path.dirname(full_path)
+        sync = SYNC_EACH_WRITE.get()
+        self._make_durable_directories(directory, sync=sync)
+        if not replace and os.path.lexists(full_path):
+            raise FileExistsError(full_path)
+        temp_path = os.path.join(directory, f".tmp-{secrets.token_hex(8)}")
+        fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644 & ~_UMASK)
+        try:
+            with os.fdopen(fd, "wb") as temp_file:
+                for chunk in chunks:
+                    temp_file.write(chunk)
+                temp_file.flush()
+                if sync:
+                    os.fsync(temp_file.fileno())
+            # Publish only complete, synced data: readers see the whole file or none.
+            os.replace(temp_path, full_path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_path)
+            raise
+        if sync:
+            _fsync_directory(directory)
+        return name
+
+    def _make_durable_directories(self, directory: str, *, sync: bool) -> None:
+        missing = []
+        current = directory
+        while not os.path.isdir(current):
+            missing.append(current)
+            current = os.path.dirname(current)
+        for path in reversed(missing):
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                continue
+            # A new directory is only durable once its parent's entry is synced.
+            if sync:
+                _fsync_directory(os.path.dirname(path))
+
+
+def _fsync_directory(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once at import: os.umask() sets the mask to read it, which would race other threads.
+_UMASK = _read_umask()
+
+
+def _walk_sorted(path: str, name: str) -> Iterator[ListedBody]:
+    try:
+        # A directory's names all continue with "/": sorting it by name alone would put "ab/…"
+        # before "ab-x", which byte order of the full name puts after it.
+        entries = sorted(
+            os.scandir(path),
+            key=lambda entry: entry.name.encode() + (b"/" if entry.is_dir(follow_symlinks=False) else b""),
+        )
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        entry_name = f"{name}/{entry.name}"
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk_sorted(entry.path, entry_name)
+        else:
+            stat = entry.stat(follow_symlinks=False)
+            yield ListedBody(entry_name, stat.st_size, stat.st_mtime)
+
+
+class BodyS3Storage(S3Storage):
+    """django-storages' S3 storage with one request per body written or read.
+
+    S3Storage's ``_save`` goes through boto3's managed transfer (tens of milliseconds of thread
+    set-up for a body of a few KiB) and its files ask for the object's metadata (a HEAD) before
+    reading it. Bodies are small and immutable: one PutObject, one GetObject.
+    """
+
+    def _save(self, name: str, content) -> str:
+        cleaned = clean_name(name)
+        content.seek(0)
+        self.connection.meta.client.put_object(
+            Bucket=self.bucket_name,
+            Key=self._normalize_name(cleaned),
+            Body=content.read(),
+            ContentType="text/plain; charset=utf-8",
+        )
+        return cleaned
+
+    def _open(self, name: str, mode: str = "rb") -> ContentFile:
+        if "w" in mode or "a" in mode or "+" in mode:
+            raise ValueError("bodies are never rewritten: open them for reading only")
+        client = self.connection.meta.client
+        try:
+            response = client.get_object(Bucket=self.bucket_name, Key=self._normalize_name(clean_name(name)))
+        except client.exceptions.NoSuchKey:
+            raise FileNotFoundError(name) from None
+        with response["Body"] as stored:
+            return ContentFile(stored.read(), name=name)
+
+    def delete(self, name: str) -> None:
+        # Like a local disk's refusal, an object store's becomes an OSError for the callers.
+        try:
+            super().delete(name)
+        except (BotoCoreError, ClientError) as error:
+            raise OSError(f"the storage could not delete {name}: {error}") from error
+
+    def listing(self, prefix: str) -> Iterator[ListedBody]:
+        """Yield every object under ``prefix`` in byte order of key (S3 lists in that order)."""
+        paginator = self.connection.meta.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket_name, Prefix=prefix + "/"):
+            for entry in page.get("Contents", ()):
+                yield ListedBody(entry["Key"], entry["Size"], entry["LastModified"].timestamp())
