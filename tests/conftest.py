@@ -14,7 +14,7 @@ from django.core.files.storage import storages
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from messages_app import bodies
+from messages_app import bodies, roles
 from messages_app.storage import DurableFileSystemStorage
 
 # The real S3-compatible server (moto over HTTP), for the tests that run on both storages.
@@ -270,15 +270,6 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture
-def moderator(make_user):
-    from django.contrib.auth.models import Permission
-
-    user = make_user("mod")
-    user.user_permissions.add(Permission.objects.get(codename="moderate_message"))
-    return user
-
-
-@pytest.fixture
 def body_files(body_storage):
     """Return a function listing every key in the body storage (local or S3)."""
     return body_storage.stored_keys
@@ -346,13 +337,21 @@ def many_messages(alice):
 
 
 @pytest.fixture
-def mia(make_user):
-    """A moderator as make_moderator makes one: the moderators group, and staff."""
-    from messages_app import services
+def make_moderator(make_user):
+    """Return a function making a moderator as `make_moderator` does: the moderators group, and staff."""
 
-    user = make_user("mia")
-    services.moderator_add(user=user)
-    return user
+    def make(username: str):
+        user = make_user(username)
+        roles.moderator_add(user=user)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def mia(make_moderator):
+    """The moderator of the tests."""
+    return make_moderator("mia")
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 Permissions are normally created after all migrations (post_migrate), so on a fresh
 database they do not exist yet: create_permissions makes them here first. The list is
-frozen in this migration; services.MODERATOR_PERMISSIONS is the live copy that
+frozen in this migration; roles.MODERATOR_PERMISSIONS is the live copy that
 `make_moderator` also applies, so a database flushed by tests gets the same group.
 """
 

@@ -29,7 +29,8 @@ def edit(message, user, body, version, subject=None):
 
 
 @pytest.fixture
-def rich_board(make_message, make_user, alice, bob, moderator):
+def rich_board(make_message, make_user, make_moderator, alice, bob):
+    moderator = make_moderator("mod")
     """Messages with many versions and authors, tricky bodies, a gap in the ids, deleted and protected ones."""
     carol = make_user("carol")
     first = make_message(subject='Tricky ☕ "subject" \\ ', body=TRICKY_BODIES[0])

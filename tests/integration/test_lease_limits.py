@@ -162,46 +162,46 @@ def test_the_edit_page_heartbeat_past_the_longest_hold_offers_to_take_the_lease_
 
 
 def test_a_user_whose_lease_a_moderator_broke_cannot_take_it_back_during_the_cooldown(
-    make_message, bob, moderator, settings
+    make_message, bob, mia, settings
 ):
     message = make_message()
     acquire(message, bob)
-    services.message_lease_break(message_id=message.pk, user=moderator)
+    services.message_lease_break(message_id=message.pk, user=mia)
     with pytest.raises(LeaseCooldown) as refused:
         acquire(message, bob)
     assert 0 < refused.value.retry_after <= settings.MESSAGEBOARD_BREAK_COOLDOWN_SECONDS
     assert not EditLease.objects.filter(message=message).exists()
 
 
-def test_the_cooldown_binds_only_that_user_on_that_message(make_message, alice, bob, moderator):
+def test_the_cooldown_binds_only_that_user_on_that_message(make_message, alice, bob, mia):
     message, other = make_message(), make_message(subject="Other")
     acquire(message, bob)
-    services.message_lease_break(message_id=message.pk, user=moderator)
+    services.message_lease_break(message_id=message.pk, user=mia)
     acquire(other, bob)
     acquire(message, alice)
 
 
-def test_after_the_cooldown_the_user_may_take_the_lease_again(make_message, bob, moderator, settings):
+def test_after_the_cooldown_the_user_may_take_the_lease_again(make_message, bob, mia, settings):
     message = make_message()
     acquire(message, bob)
-    services.message_lease_break(message_id=message.pk, user=moderator)
+    services.message_lease_break(message_id=message.pk, user=mia)
     past = timezone.now() - timedelta(seconds=settings.MESSAGEBOARD_BREAK_COOLDOWN_SECONDS + 1)
     LeaseEvent.objects.filter(message=message, event=LeaseEvent.Kind.BROKEN).update(at=past)
     acquire(message, bob)
 
 
-def test_a_cooldown_of_zero_turns_it_off(make_message, bob, moderator, settings):
+def test_a_cooldown_of_zero_turns_it_off(make_message, bob, mia, settings):
     settings.MESSAGEBOARD_BREAK_COOLDOWN_SECONDS = 0
     message = make_message()
     acquire(message, bob)
-    services.message_lease_break(message_id=message.pk, user=moderator)
+    services.message_lease_break(message_id=message.pk, user=mia)
     acquire(message, bob)
 
 
-def test_the_api_answers_403_lease_cooldown_with_retry_after(make_message, bob, bob_api, moderator):
+def test_the_api_answers_403_lease_cooldown_with_retry_after(make_message, bob, bob_api, mia):
     message = make_message()
     bob_api.post(f"/api/messages/{message.pk}/lease")
-    services.message_lease_break(message_id=message.pk, user=moderator)
+    services.message_lease_break(message_id=message.pk, user=mia)
     response = bob_api.post(f"/api/messages/{message.pk}/lease")
     assert_error(response, 403, "lease_cooldown")
     assert int(response["Retry-After"]) > 0
@@ -210,27 +210,28 @@ def test_the_api_answers_403_lease_cooldown_with_retry_after(make_message, bob, 
 # Protecting ends members' leases
 
 
-def test_protecting_ends_a_members_lease_recorded_as_broken_by_the_moderator(make_message, bob, moderator):
+def test_protecting_ends_a_members_lease_recorded_as_broken_by_the_moderator(make_message, bob, mia):
     message = make_message()
     grant = acquire(message, bob)
-    services.message_protect(message_id=message.pk, user=moderator)
+    services.message_protect(message_id=message.pk, user=mia)
     assert leases.lease_current(message_id=message.pk) is None
     event = LeaseEvent.objects.filter(message=message).latest("id")
-    assert (event.event, event.user, event.by) == (LeaseEvent.Kind.BROKEN, bob, moderator)
+    assert (event.event, event.user, event.by) == (LeaseEvent.Kind.BROKEN, bob, mia)
     # Refused for the protection first (permission comes before the lease), writing nothing.
     with pytest.raises(NotAllowed):
         services.message_save_edit(
             message_id=message.pk, user=bob, base_version=1, lease_token=grant.token, subject=None, body="Mine."
         )
-    # The moderator, no longer kept out, edits the message.
-    own = acquire(message, moderator)
+    # The mia, no longer kept out, edits the message.
+    own = acquire(message, mia)
     services.message_save_edit(
-        message_id=message.pk, user=moderator, base_version=1, lease_token=own.token, subject=None, body="Frozen."
+        message_id=message.pk, user=mia, base_version=1, lease_token=own.token, subject=None, body="Frozen."
     )
     assert Message.objects.get(pk=message.pk).version == 2
 
 
-def test_protecting_keeps_a_moderators_lease(make_message, moderator, mia):
+def test_protecting_keeps_a_moderators_lease(make_message, make_moderator, mia):
+    moderator = make_moderator("mod")
     message = make_message()
     grant = acquire(message, mia)
     services.message_protect(message_id=message.pk, user=moderator)

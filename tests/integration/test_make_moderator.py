@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command, execute_from_command_line
 from django.test import Client
 
-from messages_app import permissions, services
+from messages_app import permissions, roles
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ def fresh(user):
 def test_the_migration_creates_the_moderators_group_with_its_permissions(db):
     group = Group.objects.get(name="moderators")
     names = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
-    assert names == set(services.MODERATOR_PERMISSIONS)
+    assert names == set(roles.MODERATOR_PERMISSIONS)
 
 
 def test_make_moderator_adds_the_group_and_staff_so_the_user_enters_the_admin(alice, capsys):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from django.test import Client
 
-from messages_app import services, tokens
+from messages_app import roles, services, tokens
 from messages_app.models import Message
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +58,7 @@ class Board:
 def board(make_user, make_message, alice) -> Board:
     author = alice
     member, moderator, holder = (make_user(name) for name in ("bob", "mia", "carol"))
-    services.moderator_add(user=moderator)
+    roles.moderator_add(user=moderator)
     message = make_message(subject="Matrix", body="Version one.", author=author)
     services.message_save_edit(
         message_id=message.pk, user=author, base_version=1, lease_token=None, subject=None, body="Version two."

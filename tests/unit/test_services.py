@@ -353,10 +353,10 @@ def test_only_the_author_may_delete(make_message, bob):
     assert Message.objects.visible().filter(pk=message.pk).exists()
 
 
-def test_a_moderator_may_delete_any_message(make_message, moderator):
+def test_a_moderator_may_delete_any_message(make_message, mia):
     message = make_message()
-    services.message_delete(message_id=message.pk, user=moderator)
-    assert Message.objects.get(pk=message.pk).deleted_by == moderator
+    services.message_delete(message_id=message.pk, user=mia)
+    assert Message.objects.get(pk=message.pk).deleted_by == mia
 
 
 def test_delete_is_refused_while_someone_else_holds_the_lease(make_message, alice, bob):
@@ -423,13 +423,13 @@ def test_author_restores_a_deleted_message_as_it_was(make_message, alice):
     assert acquire(message, alice)
 
 
-def test_only_the_author_or_a_moderator_may_restore(make_message, alice, bob, moderator):
+def test_only_the_author_or_a_moderator_may_restore(make_message, alice, bob, mia):
     message = make_message()
     services.message_delete(message_id=message.pk, user=alice)
     with pytest.raises(NotAllowed):
         services.message_restore(message_id=message.pk, user=bob)
     assert Message.objects.get(pk=message.pk).deleted_at is not None
-    services.message_restore(message_id=message.pk, user=moderator)
+    services.message_restore(message_id=message.pk, user=mia)
     assert Message.objects.get(pk=message.pk).deleted_at is None
 
 
@@ -441,13 +441,13 @@ def test_restoring_an_unknown_message_is_not_found(alice):
 # Lease use cases
 
 
-def test_releasing_without_a_token_breaks_the_lease_for_moderators_only(make_message, alice, bob, moderator):
+def test_releasing_without_a_token_breaks_the_lease_for_moderators_only(make_message, alice, bob, mia):
     message = make_message()
     acquire(message, alice)
     with pytest.raises(NotAllowed):
         services.message_lease_release(message_id=message.pk, user=bob, token=None)
     assert leases.lease_current(message_id=message.pk).holder == "alice"
-    services.message_lease_release(message_id=message.pk, user=moderator, token=None)
+    services.message_lease_release(message_id=message.pk, user=mia, token=None)
     assert leases.lease_current(message_id=message.pk) is None
 
 

@@ -8,7 +8,7 @@ run this instead of ticking boxes in the admin, so a moderator is always both.
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from messages_app import services
+from messages_app import roles
 
 
 class Command(BaseCommand):
@@ -29,8 +29,8 @@ class Command(BaseCommand):
         except user_model.DoesNotExist:
             raise CommandError(f"There is no user {username!r}.") from None
         if remove:
-            services.moderator_remove(user=user)
+            roles.moderator_remove(user=user)
             self.stdout.write(self.style.SUCCESS(f"{username} is no longer a moderator."))
         else:
-            services.moderator_add(user=user)
+            roles.moderator_add(user=user)
             self.stdout.write(self.style.SUCCESS(f"{username} is a moderator: they can sign in at /admin/."))
