@@ -161,9 +161,7 @@ def test_the_edit_page_heartbeat_past_the_longest_hold_offers_to_take_the_lease_
 # No taking back a lease a moderator broke, for MESSAGEBOARD_BREAK_COOLDOWN_SECONDS
 
 
-def test_a_user_whose_lease_a_moderator_broke_cannot_take_it_back_during_the_cooldown(
-    make_message, bob, mia, settings
-):
+def test_a_user_whose_lease_a_moderator_broke_cannot_take_it_back_during_the_cooldown(make_message, bob, mia, settings):
     message = make_message()
     acquire(message, bob)
     services.message_lease_break(message_id=message.pk, user=mia)
