@@ -29,7 +29,7 @@ SIZES = (34_000, 262_144)
 
 DIFFLIB_RUN = """
 import sys, time, difflib
-from tests.diff_inputs import CASES
+from tests.support.diff_inputs import CASES
 old, new = CASES[sys.argv[1]](int(sys.argv[2]))
 started = time.process_time()
 list(difflib.SequenceMatcher(None, old.splitlines(), new.splitlines()).get_grouped_opcodes(3))
@@ -91,7 +91,7 @@ def main() -> None:
     from django.test import Client
 
     from messages_app import selectors, services, views
-    from tests.diff_inputs import CASES
+    from tests.support.diff_inputs import CASES
 
     call_command("migrate", verbosity=0)
     author = get_user_model().objects.create_user("benchmark", password="benchmark-password")

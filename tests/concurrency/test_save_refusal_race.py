@@ -15,7 +15,7 @@ import pytest
 from messages_app import leases, services
 from messages_app.errors import LeaseHeld
 from messages_app.models import Message, Revision
-from tests.integration.test_api import api_for
+from tests.support.api import api_for
 
 pytestmark = pytest.mark.django_db
 

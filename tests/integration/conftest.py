@@ -26,21 +26,21 @@ def board(make_message, alice, bob):
 # The API's clients, for the contract's tests and the moderation API's.
 @pytest.fixture
 def anon():
-    from tests.integration.test_api import ApiClient
+    from tests.support.api import ApiClient
 
     return ApiClient()
 
 
 @pytest.fixture
 def alice_api(alice):
-    from tests.integration.test_api import api_for
+    from tests.support.api import api_for
 
     return api_for(alice)
 
 
 @pytest.fixture
 def bob_api(bob):
-    from tests.integration.test_api import api_for
+    from tests.support.api import api_for
 
     return api_for(bob)
 

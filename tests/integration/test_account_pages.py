@@ -9,7 +9,7 @@ from django.test import Client
 
 from messages_app import tokens
 from messages_app.models import Token
-from tests.integration.test_api import ApiClient
+from tests.support.api import ApiClient
 
 pytestmark = pytest.mark.django_db
 

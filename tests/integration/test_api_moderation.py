@@ -3,7 +3,7 @@
 import pytest
 
 from messages_app.models import EditLease, LeaseEvent, Message, Revision
-from tests.integration.test_api import ApiClient, api_for, assert_error, expire_leases
+from tests.support.api import ApiClient, api_for, assert_error, expire_leases
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ then everything about the request itself (428, 422, 412, 409, 423) (issue 11).""
 import pytest
 
 from messages_app import services
-from tests.integration.test_api import ApiClient, assert_error
+from tests.support.api import ApiClient, assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +52,7 @@ def test_a_revert_without_if_match_on_a_protected_message_is_403_for_a_member(bo
 
 
 def test_a_moderator_still_gets_428_and_422_on_a_protected_message(protected, mia):
-    from tests.integration.test_api import api_for
+    from tests.support.api import api_for
 
     mia_api = api_for(mia)
     assert_error(mia_api.put(f"/api/messages/{protected['id']}", {"body": "x"}), 428, "precondition_required")

@@ -3,7 +3,7 @@
 import pytest
 
 from messages_app import selectors, services, views
-from tests.diff_inputs import CASES, HOSTILE
+from tests.support.diff_inputs import CASES, HOSTILE
 
 pytestmark = pytest.mark.django_db
 

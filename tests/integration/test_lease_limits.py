@@ -10,7 +10,7 @@ from django.utils import timezone
 from messages_app import leases, services
 from messages_app.errors import LEASE_MAX_HOLD, LeaseCooldown, LeaseLost, NotAllowed, TooManyLeases
 from messages_app.models import EditLease, LeaseEvent, Message
-from tests.integration.test_api import assert_error
+from tests.support.api import assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.test import Client
 
 from messages_app import services
 from messages_app.models import Message, Revision, Token
-from tests.integration.test_api import ApiClient, api_for, assert_error
+from tests.support.api import ApiClient, api_for, assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 from messages_app import tokens
 from messages_app.errors import TooManyTokens
 from messages_app.models import Token
-from tests.integration.test_api import ApiClient, assert_error
+from tests.support.api import ApiClient, assert_error
 
 pytestmark = pytest.mark.django_db
 

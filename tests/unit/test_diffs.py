@@ -11,7 +11,7 @@ import random
 import pytest
 
 from messages_app import diffs
-from tests.diff_inputs import CASES, HOSTILE
+from tests.support.diff_inputs import CASES, HOSTILE
 
 BODY_LIMIT = 262_144
 

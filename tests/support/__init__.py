@@ -1,0 +1,1 @@
+"""Helpers the tests share: an API client, hostile inputs. No tests here."""
