@@ -1,7 +1,7 @@
 """Django's form renderer, with the plainest widgets and error lists written out in Python.
 
 Each of these goes through two or three small templates (input.html includes attrs.html,
-which loops over the attributes): ~0.15 ms a field, about a third of the edit page. The
+which loops over the attributes), a large share of the edit page's work. The
 functions below produce the same HTML as those templates (tests/integration/
 test_form_renderer.py compares them); anything else is rendered by Django as usual.
 """

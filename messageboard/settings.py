@@ -102,7 +102,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "messageboard.urls"
-# Plain inputs, textareas and error lists written out in Python: a third of the edit page.
+# Plain inputs, textareas and error lists written out in Python (messageboard/form_renderer.py).
 FORM_RENDERER = "messageboard.form_renderer.FastFormRenderer"
 WSGI_APPLICATION = "messageboard.wsgi.application"
 

@@ -37,7 +37,7 @@ class Message(models.Model):
             models.Index(fields=["-id"], condition=Q(deleted_at__isnull=True), name="message_visible_newest"),
             models.Index(fields=["deleted_at"], condition=Q(deleted_at__isnull=False), name="message_deleted_at"),
             # The admin's "deleted" filter, newest first: without it a board with few deleted
-            # messages is scanned whole to fill one page (200 ms at 1M rows).
+            # messages is scanned whole to fill one page (benchmarks/admin.py).
             models.Index(fields=["-id"], condition=Q(deleted_at__isnull=False), name="message_deleted_newest"),
             # The admin's "protected" filter walks the few protected messages newest first.
             models.Index(fields=["-id"], condition=Q(protected=True), name="message_protected_newest"),

@@ -42,8 +42,8 @@ class RevisionPage:
 class PreparedQuery:
     """A queryset compiled to SQL once per database vendor, then run with new values.
 
-    Building and compiling the hot pages' ORM queries costs ~1.4 ms a request; running the
-    same SQL costs ~0.2 ms: a fifth of a message page. The builder gets stand-in values,
+    Building and compiling the hot pages' ORM queries cost several times what running their
+    SQL does (benchmarks/load.py measures the pages). The builder gets stand-in values,
     whose places in the compiled parameters are then filled with the real ones.
     """
 
@@ -87,9 +87,8 @@ class PreparedQuery:
 def _named_placeholders(sql: str) -> str:
     """Return the SQL with its "%s" placeholders named %(p0)s, %(p1)s, … in order.
 
-    Django's SQLite cursor turns "%s" into "?" with a regular expression on every execution:
-    40 µs on the message page's query, a tenth of the page. Named placeholders take a plain
-    % substitution instead.
+    Django's SQLite cursor turns "%s" into "?" with a regular expression over the whole SQL on
+    every execution; named placeholders take a plain % substitution instead.
     """
     parts = _POSITIONAL_PLACEHOLDER.split(sql)
     named = [part + f"%(p{index})s" for index, part in enumerate(parts[:-1])]

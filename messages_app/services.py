@@ -170,7 +170,7 @@ def message_save_edit(
     now = timezone.now()
     stored = bodies.body_save(message_id=message_id, version=new_version, data=data, text=body)
     publish = functools.partial(
-        _publish,
+        leases.save_publish,
         message_id=message_id,
         base_version=base_version,
         lease_token=lease_token,
@@ -214,49 +214,6 @@ def message_save_edit(
         if not (published and block_done):
             _body_delete_quietly(stored.key)
     return SavedEdit(message_id, new_version, subject, stored.size, stored.sha256, now)
-
-
-def _publish(
-    *,
-    message_id: int,
-    base_version: int,
-    lease_token: str | None,
-    user,
-    subject: str | None,
-    stored: bodies.StoredBody,
-    now: datetime,
-    protected: bool,
-) -> str | None:
-    """Move the message to the new version and record its revision; return its subject, or None if refused.
-
-    Written as SQL because this is every edit's hot path: built with the ORM, the conditional
-    UPDATE with its lease subquery and the Revision INSERT cost more CPU than the save's fsyncs.
-    """
-    messages, revisions = Message._meta.db_table, Revision._meta.db_table
-    # Write, then publish: the row moves to the new key only if the version and the lease
-    # are still what the caller started from, checked in this one statement.
-    lease_sql, lease_params = leases.lease_permits_save_sql(f"{messages}.id", token=lease_token, user=user)
-    at = connection.ops.adapt_datetimefield_value(now)
-    changes = "version = version + 1, body = %s, size = %s, sha256 = %s, updated_at = %s, updated_by_id = %s"
-    params = [stored.key, stored.size, stored.sha256, at, user.pk]
-    if subject is not None:
-        changes += ", subject = %s"
-        params.append(subject)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {messages} SET {changes} WHERE id = %s AND version = %s AND deleted_at IS NULL "
-            f"AND {'' if protected else 'NOT '}protected AND {lease_sql} RETURNING subject",
-            [*params, message_id, base_version, *lease_params],
-        )
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        cursor.execute(
-            f"INSERT INTO {revisions} (message_id, version, subject, body, size, sha256, author_id, created_at) "
-            f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            [message_id, base_version + 1, row[0], stored.key, stored.size, stored.sha256, user.pk, at],
-        )
-    return row[0]
 
 
 def _save_refusal(*, message_id: int, user, base_version: int, lease_token: str | None) -> Exception | None:
@@ -445,8 +402,7 @@ def _lock_message_row(message_id: int) -> None:
     # Without it, on PostgreSQL a lease-less save or a delete could commit after a lease was
     # granted, under the new holder's feet. SQLite's single writer makes it unnecessary.
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT 1 FROM {Message._meta.db_table} WHERE id = %s FOR NO KEY UPDATE", [message_id])
+        list(Message.objects.select_for_update(no_key=True).filter(pk=message_id).values_list("pk", flat=True))
 
 
 def _body_delete_quietly(key: str) -> None:

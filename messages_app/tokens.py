@@ -22,7 +22,7 @@ from messages_app.models import Token
 TOKEN_KEY_PREFIX = "mb_"
 # Recording every use would turn each API call into a write; once a minute still shows use.
 TOKEN_TOUCH_SECONDS = 60
-# shared/API.md: expires_in_days is 1 to 365, 90 when left out; at most 20 live tokens per user.
+# docs/API.md: expires_in_days is 1 to 365, 90 when left out; at most 20 live tokens per user.
 TOKEN_DAYS_DEFAULT = 90
 TOKEN_DAYS_MIN = 1
 TOKEN_DAYS_MAX = 365

@@ -130,8 +130,8 @@ def message_list(request: HttpRequest) -> HttpResponse:
 def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     message = selectors.message_get(message_id=message_id)
     body = selectors.message_body(message)
-    # Straight into the layout, its article written out in Python: the board's most read page
-    # spent a third of its time in {% extends %} and the article's template.
+    # Straight into the layout, its article written out in Python: on the board's most read
+    # page, {% extends %} and the article's template were much of its work.
     article = message_article(message, body, user=request.user, messages_url=site_urls_for_request()["messages"])
     return render(request, "base.html", {"page_title": message.subject, "page_content": article})
 

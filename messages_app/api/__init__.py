@@ -1,4 +1,4 @@
-"""The JSON API of shared/API.md: HTTP in and out, every rule left to services and selectors.
+"""The JSON API of docs/API.md: HTTP in and out, every rule left to services and selectors.
 
 One django-ninja Router per resource (tokens.py, messages.py, leases.py, revisions.py); the
 error bodies (errors.py), authentication (auth.py), schemas (schemas.py) and HTTP helpers

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def lease_taken_around_the_publish(monkeypatch, bob):
     """Make bob take the message's lease just before the first publishing statement runs."""
-    publish = services._publish
+    publish = leases.save_publish
     taken: list[leases.LeaseGrant] = []
 
     def publish_after_a_grant(**kwargs):
@@ -31,7 +31,7 @@ def lease_taken_around_the_publish(monkeypatch, bob):
             taken.append(leases.lease_acquire(message_id=kwargs["message_id"], user=bob))
         return publish(**kwargs)
 
-    monkeypatch.setattr(services, "_publish", publish_after_a_grant)
+    monkeypatch.setattr(leases, "save_publish", publish_after_a_grant)
     return taken
 
 

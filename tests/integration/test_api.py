@@ -1,4 +1,4 @@
-"""The JSON API against shared/API.md: one test per row of its tables and per PUT rule."""
+"""The JSON API against docs/API.md: one test per row of its tables and per PUT rule."""
 
 import hashlib
 from datetime import timedelta
