@@ -34,8 +34,8 @@ class NotAllowed(DomainError):
     message = "You are not allowed to do that."
 
 
-class InvalidBody(DomainError):
-    """Input that can never be saved: empty, too long a subject, NUL bytes, not Unicode text."""
+class InvalidInput(DomainError):
+    """Input that can never be saved, naming its field: empty, too long, NUL bytes, not Unicode text."""
 
     message = "The message is not valid."
 
@@ -44,7 +44,7 @@ class InvalidBody(DomainError):
         self.field = field
 
 
-class BodyTooLarge(InvalidBody):
+class BodyTooLarge(InvalidInput):
     def __init__(self, limit: int) -> None:
         super().__init__(f"The body is larger than the limit of {limit:,} bytes.", field="body")
         self.limit = limit

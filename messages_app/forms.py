@@ -1,14 +1,14 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from messages_app.errors import InvalidBody
+from messages_app.errors import InvalidInput
 from messages_app.services import SUBJECT_MAX_LENGTH, body_validate, subject_validate
 
 
 def _service_rule(validate, value: str) -> str:
     try:
         validate(value)
-    except InvalidBody as error:
+    except InvalidInput as error:
         raise forms.ValidationError(error.detail) from None
     return value
 

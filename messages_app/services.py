@@ -21,7 +21,7 @@ from messages_app.errors import (
     SUBJECT_TOO_LONG,
     AlreadyCurrent,
     BodyTooLarge,
-    InvalidBody,
+    InvalidInput,
     LeaseHeld,
     LeaseLost,
     MessageGone,
@@ -56,20 +56,20 @@ class SavedEdit:
 
 
 def subject_validate(subject: str) -> str:
-    """Return the subject unchanged, or raise InvalidBody saying what is wrong with it."""
+    """Return the subject unchanged, or raise InvalidInput saying what is wrong with it."""
     _text_validate(subject, field="subject")
     if not subject.strip():
-        raise InvalidBody(SUBJECT_EMPTY, field="subject")
+        raise InvalidInput(SUBJECT_EMPTY, field="subject")
     if len(subject) > SUBJECT_MAX_LENGTH:
-        raise InvalidBody(SUBJECT_TOO_LONG, field="subject")
+        raise InvalidInput(SUBJECT_TOO_LONG, field="subject")
     return subject
 
 
 def body_validate(body: str) -> bytes:
-    """Return the body as UTF-8 bytes, or raise InvalidBody or BodyTooLarge."""
+    """Return the body as UTF-8 bytes, or raise InvalidInput or BodyTooLarge."""
     data = _text_validate(body, field="body")
     if not body.strip():
-        raise InvalidBody(BODY_EMPTY, field="body")
+        raise InvalidInput(BODY_EMPTY, field="body")
     limit = settings.MESSAGEBOARD_MAX_BODY_BYTES
     if len(data) > limit:
         raise BodyTooLarge(limit)
@@ -78,14 +78,14 @@ def body_validate(body: str) -> bytes:
 
 def _text_validate(text: str, *, field: str) -> bytes:
     if not isinstance(text, str):
-        raise InvalidBody(NOT_TEXT.format(field=field), field=field)
+        raise InvalidInput(NOT_TEXT.format(field=field), field=field)
     if "\x00" in text:
-        raise InvalidBody(NUL_NOT_ALLOWED.format(field=field), field=field)
+        raise InvalidInput(NUL_NOT_ALLOWED.format(field=field), field=field)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         # Lone surrogates, as JSON's "\ud800" can carry, are not text.
-        raise InvalidBody(NOT_TEXT.format(field=field), field=field) from None
+        raise InvalidInput(NOT_TEXT.format(field=field), field=field) from None
 
 
 def message_create(*, author, subject: str, body: str) -> Message:

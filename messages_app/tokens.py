@@ -16,7 +16,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from messages_app.errors import TOKEN_LIFETIME, InvalidBody, TokenNotFound, TooManyTokens
+from messages_app.errors import TOKEN_LIFETIME, InvalidInput, TokenNotFound, TooManyTokens
 from messages_app.models import Token
 
 TOKEN_KEY_PREFIX = "mb_"
@@ -37,7 +37,7 @@ def token_hash(key: str) -> str:
 def token_create(*, user: AbstractBaseUser, expires_in_days: int = TOKEN_DAYS_DEFAULT) -> tuple[Token, str]:
     """Issue a new API token for the user; return it with its key, which is never stored."""
     if isinstance(expires_in_days, bool) or not TOKEN_DAYS_MIN <= expires_in_days <= TOKEN_DAYS_MAX:
-        raise InvalidBody(TOKEN_LIFETIME, field="expires_in_days")
+        raise InvalidInput(TOKEN_LIFETIME, field="expires_in_days")
     key = TOKEN_KEY_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         # Two requests of one user at once queue on the user's row (PostgreSQL; SQLite runs one

@@ -22,7 +22,7 @@ from messages_app.context_processors import site_urls_for_request
 from messages_app.errors import (
     AlreadyCurrent,
     DomainError,
-    InvalidBody,
+    InvalidInput,
     LeaseCooldown,
     LeaseHeld,
     LeaseLost,
@@ -146,7 +146,7 @@ def message_create(request: HttpRequest) -> HttpResponse:
             message = services.message_create(
                 author=request.user, subject=form.cleaned_data["subject"], body=form.cleaned_data["body"]
             )
-        except InvalidBody as error:
+        except InvalidInput as error:
             form.add_error(error.field, error.detail)
         except RateLimited as limited:
             form.add_error(None, f"Your message was not posted. {limited.detail} Your text is kept below.")
@@ -265,7 +265,7 @@ def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
             context = _edit_context(message, None, lease_mode="elsewhere", lease=holder, kept=kept, notice=notice)
             return render(request, EDIT_TEMPLATE, context, status=409)
         return _edit_page_or_wait(request, message_id, kept=kept, notice=notice, status=409)
-    except InvalidBody as error:
+    except InvalidInput as error:
         form.add_error(error.field, error.detail)
         message = selectors.message_get(message_id=message_id)
         return render(request, EDIT_TEMPLATE, _edit_context(message, form, lease_mode="holding"), status=400)
@@ -392,7 +392,7 @@ def revision_restore(request: HttpRequest, message_id: int, version: int) -> Htt
     except RateLimited as limited:
         notice = f"Version {version} was not restored: {limited.detail}"
         return _retry_after(_revision_page(request, message_id, version, notice=notice, status=429), limited)
-    except (AlreadyCurrent, NotAllowed, InvalidBody) as refused:
+    except (AlreadyCurrent, NotAllowed, InvalidInput) as refused:
         status = 403 if isinstance(refused, NotAllowed) else 400
         notice = f"Version {version} was not restored: {refused.detail}"
         return _revision_page(request, message_id, version, notice=notice, status=status)

@@ -14,7 +14,7 @@ from messages_app.errors import (
     AlreadyCurrent,
     BodyTooLarge,
     DomainError,
-    InvalidBody,
+    InvalidInput,
     LeaseCooldown,
     LeaseHeld,
     LeaseLost,
@@ -62,7 +62,7 @@ DOMAIN_ERRORS: list[tuple[type[DomainError], int, str]] = [
     (MessageGone, 410, "gone"),
     (NotAllowed, 403, "forbidden"),
     (BodyTooLarge, 413, "too_large"),
-    (InvalidBody, 422, "invalid"),
+    (InvalidInput, 422, "invalid"),
     (LeaseHeld, 423, "locked"),
     (LeaseLost, 409, "lease_lost"),
     (VersionConflict, 412, "version_conflict"),
@@ -99,7 +99,7 @@ def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     extra = {}
     if isinstance(exc, LeaseHeld):
         extra["lease"] = {"holder": exc.holder, "expires_at": exc.expires_at}
-    elif isinstance(exc, InvalidBody) and not isinstance(exc, BodyTooLarge):
+    elif isinstance(exc, InvalidInput) and not isinstance(exc, BodyTooLarge):
         extra["fields"] = {exc.field: exc.detail}
     elif isinstance(exc, TooManyLeases):
         extra["held"] = [message_id for message_id, _subject in exc.held]

@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
 from messages_app import bodies
-from messages_app.errors import InvalidBody
+from messages_app.errors import InvalidInput
 from messages_app.models import Message, Revision
 from messages_app.operations.common import CHUNK, Progress, no_progress
 from messages_app.services import body_validate, subject_validate
@@ -290,7 +290,7 @@ def import_version_max() -> int:
 def _checked(where: str, validate: Callable, value):
     try:
         return validate(value)
-    except InvalidBody as error:
+    except InvalidInput as error:
         raise ImportRefused(f"{where}: {error}") from None
 
 

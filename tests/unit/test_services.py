@@ -12,7 +12,7 @@ from messages_app.errors import (
     SUBJECT_EMPTY,
     SUBJECT_TOO_LONG,
     BodyTooLarge,
-    InvalidBody,
+    InvalidInput,
     LeaseHeld,
     LeaseLost,
     MessageGone,
@@ -82,17 +82,19 @@ def test_body_of_exactly_the_byte_limit_is_accepted(alice, settings):
 
 TOO_LARGE = "The body is larger than the limit of 100 bytes."
 INVALID_INPUTS = [
-    pytest.param({"subject": ""}, InvalidBody, SUBJECT_EMPTY, "subject", id="empty-subject"),
-    pytest.param({"subject": " \t\n "}, InvalidBody, SUBJECT_EMPTY, "subject", id="blank-subject"),
-    pytest.param({"subject": "s" * 201}, InvalidBody, SUBJECT_TOO_LONG, "subject", id="subject-201-chars"),
+    pytest.param({"subject": ""}, InvalidInput, SUBJECT_EMPTY, "subject", id="empty-subject"),
+    pytest.param({"subject": " \t\n "}, InvalidInput, SUBJECT_EMPTY, "subject", id="blank-subject"),
+    pytest.param({"subject": "s" * 201}, InvalidInput, SUBJECT_TOO_LONG, "subject", id="subject-201-chars"),
     pytest.param(
-        {"subject": "a\x00b"}, InvalidBody, NUL_NOT_ALLOWED.format(field="subject"), "subject", id="nul-subject"
+        {"subject": "a\x00b"}, InvalidInput, NUL_NOT_ALLOWED.format(field="subject"), "subject", id="nul-subject"
     ),
-    pytest.param({"subject": "a\ud800"}, InvalidBody, NOT_TEXT.format(field="subject"), "subject", id="surrogate-subj"),
-    pytest.param({"body": ""}, InvalidBody, BODY_EMPTY, "body", id="empty-body"),
-    pytest.param({"body": "  \n\r\n "}, InvalidBody, BODY_EMPTY, "body", id="blank-body"),
-    pytest.param({"body": "a\x00b"}, InvalidBody, NUL_NOT_ALLOWED.format(field="body"), "body", id="nul-body"),
-    pytest.param({"body": "\ud800"}, InvalidBody, NOT_TEXT.format(field="body"), "body", id="surrogate-body"),
+    pytest.param(
+        {"subject": "a\ud800"}, InvalidInput, NOT_TEXT.format(field="subject"), "subject", id="surrogate-subj"
+    ),
+    pytest.param({"body": ""}, InvalidInput, BODY_EMPTY, "body", id="empty-body"),
+    pytest.param({"body": "  \n\r\n "}, InvalidInput, BODY_EMPTY, "body", id="blank-body"),
+    pytest.param({"body": "a\x00b"}, InvalidInput, NUL_NOT_ALLOWED.format(field="body"), "body", id="nul-body"),
+    pytest.param({"body": "\ud800"}, InvalidInput, NOT_TEXT.format(field="body"), "body", id="surrogate-body"),
     pytest.param({"body": "b" * 101}, BodyTooLarge, TOO_LARGE, "body", id="body-101-bytes"),
     # The limit counts UTF-8 bytes: 51 characters of two bytes each are 102 bytes.
     pytest.param({"body": "é" * 51}, BodyTooLarge, None, "body", id="big-in-bytes-not-characters"),
