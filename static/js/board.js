@@ -1,4 +1,5 @@
-// The edit page keeps its lease alive while the user works, and gives it up when the page goes.
+// The edit page keeps its lease alive while the user works, and gives it up when the page goes;
+// every page says its times in the reader's own time zone.
 (function () {
   "use strict";
 
@@ -87,8 +88,45 @@
     resume.requestSubmit();
   });
 
+  // Times come from the server in UTC (<time datetime=… data-show=…>); say them in the reader's
+  // own time zone and language, and as "3 hours ago" / "in 2 minutes" where that reads better.
+  var WEEK_SECONDS = 7 * 24 * 3600;
+
+  function inWords(seconds) {
+    var words = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+    var size = Math.abs(seconds);
+    if (size < 45) return words.format(seconds, "second");
+    if (size < 45 * 60) return words.format(Math.round(seconds / 60), "minute");
+    if (size < 22 * 3600) return words.format(Math.round(seconds / 3600), "hour");
+    return words.format(Math.round(seconds / 86400), "day");
+  }
+
+  function localiseTimes(root) {
+    var now = Date.now();
+    var elements = (root || document).querySelectorAll("time[datetime][data-show]");
+    Array.prototype.forEach.call(elements, function (element) {
+      var at = new Date(element.getAttribute("datetime"));
+      if (isNaN(at.getTime())) return;
+      var seconds = Math.round((at.getTime() - now) / 1000);
+      element.title = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" }).format(at);
+      if (element.dataset.show === "clock") {
+        var clock = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" }).format(at);
+        element.textContent = clock + " (" + inWords(seconds) + ")";
+      } else if (Math.abs(seconds) < WEEK_SECONDS) {
+        element.textContent = inWords(seconds);
+      } else {
+        element.textContent = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }).format(at);
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    localiseTimes(document);
+    // "in 2 minutes" must not stay true for ever.
+    window.setInterval(function () { localiseTimes(document); }, 20000);
     var form = document.getElementById("edit-form");
     if (form && form.dataset.renewUrl) startEditing(form);
   });
+  // Parts the page swaps in (the lease status) come in UTC too.
+  document.addEventListener("htmx:afterSettle", function (event) { localiseTimes(event.detail.elt); });
 })();

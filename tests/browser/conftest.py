@@ -55,9 +55,13 @@ def open_page(browser: Browser, live_server) -> Callable[..., Page]:
     contexts: list[BrowserContext] = []
     logs: list[PageLog] = []
 
-    def open_(user=None, *, context: BrowserContext | None = None, viewport: dict | None = None) -> Page:
+    def open_(
+        user=None, *, context: BrowserContext | None = None, viewport: dict | None = None, **context_options
+    ) -> Page:
         if context is None:
-            context = browser.new_context(base_url=live_server.url, viewport=viewport or DESKTOP)
+            # UTC in English unless a test asks for a reader elsewhere (timezone_id=, locale=).
+            options = {"timezone_id": "UTC", "locale": "en-GB", **context_options}
+            context = browser.new_context(base_url=live_server.url, viewport=viewport or DESKTOP, **options)
             context.set_default_timeout(5_000)
             contexts.append(context)
             if user is not None:

@@ -43,7 +43,9 @@ def test_second_editor_waits_is_told_when_free_and_history_shows_both(open_page,
     bob_page = open_page(bob)
     bob_page.goto(edit_url(message))
     expect(lease_state(bob_page)).to_have_attribute("data-lease-state", "waiting")
-    expect(lease_state(bob_page)).to_contain_text(re.compile(r"alice is editing this message until \d\d:\d\d:\d\d UTC"))
+    # Said in the reader's time (the context's UTC here) and in words.
+    until = re.compile(r"alice is editing this message until \d\d:\d\d:\d\d \(in (2 minutes|\d+ seconds)\)")
+    expect(lease_state(bob_page)).to_contain_text(until)
     expect(bob_page.locator("form#edit-form")).to_have_count(0)
     expect(bob_page.locator("textarea")).to_have_count(0)
     bob_page.evaluate("window.notReloaded = true")

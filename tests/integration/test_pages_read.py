@@ -40,7 +40,7 @@ def test_list_shows_subject_author_updated_time_version_and_who_edits(client, ma
     assert '<td class="num">2</td>' in rows[0]
     assert '<td class="num">1</td>' in rows[1]
     updated = Message.objects.get(pk=busy.pk).updated_at
-    assert f'<time datetime="{updated.isoformat()}">{updated:%Y-%m-%d %H:%M}</time>' in rows[0]
+    assert f'<time datetime="{updated.isoformat()}" data-show="date">{updated:%Y-%m-%d %H:%M} UTC</time>' in rows[0]
     assert '<span class="badge editing">bob</span>' in rows[0]
     assert "badge editing" not in rows[1]
     assert f'href="/messages/{quiet.pk}/"' in rows[1]
