@@ -64,7 +64,7 @@ def lease_acquire(*, message_id: int, user, include_protected: bool = True) -> L
     if not fits_integer_column(message_id):
         return None
     ttl = lease_ttl_seconds()
-    now, expiry = _now_sql(), _expiry_sql()
+    now, expiry = now_sql(), _expiry_sql()
     message_table = Message._meta.db_table
     leasable = "" if include_protected else " AND NOT protected"
     limits_sql, limits_params = _acquire_limits_sql(message_id=message_id, user=user)
@@ -123,7 +123,7 @@ def _acquire_limits_sql(*, message_id: int, user) -> tuple[str, list]:
     if most:
         sql += (
             f" AND (SELECT COUNT(*) FROM (SELECT 1 FROM {TABLE} WHERE holder_id = %s AND message_id <> %s "
-            f"AND expires_at > {_now_sql()} LIMIT %s) AS held) < %s"
+            f"AND expires_at > {now_sql()} LIMIT %s) AS held) < %s"
         )
         params += [user.pk, message_id, most, most]
     cooldown = settings.MESSAGEBOARD_BREAK_COOLDOWN_SECONDS
@@ -219,7 +219,7 @@ def _delete_recording(where: str, params: list, *, event: str, by_id: int | None
 
     Return the deleted row's (holder id, whether the lease was valid), or None when no row matched.
     """
-    now = _now_sql()
+    now = now_sql()
     delete = (
         f"DELETE FROM {TABLE} WHERE {where} RETURNING message_id, holder_id, expires_at > {now} AS valid, {now} AS at"
     )
@@ -260,7 +260,7 @@ def lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
     if not fits_integer_column(message_id):
         raise LeaseLost()
     ttl = lease_ttl_seconds()
-    now, expiry = _now_sql(), _expiry_sql()
+    now, expiry = now_sql(), _expiry_sql()
     max_hold = settings.MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS
     messages = Message._meta.db_table
     # The save's updated_at is the app server's clock: seconds of skew against an hour.
@@ -291,7 +291,7 @@ def lease_release(*, message_id: int, user, token: str) -> None:
     """Give up the caller's valid lease (recorded as ``released``), or raise LeaseLost when the token is not it."""
     if not fits_integer_column(message_id):
         raise LeaseLost()
-    where = f"message_id = %s AND token = %s AND holder_id = %s AND expires_at > {_now_sql()}"
+    where = f"message_id = %s AND token = %s AND holder_id = %s AND expires_at > {now_sql()}"
     if _delete_recording(where, [message_id, token, user.pk], event=RELEASED) is None:
         raise LeaseLost()
 
@@ -358,7 +358,7 @@ def _lease_permits_save_sql(message_column: str, *, token: str | None, user) -> 
     API's lease-less save). ``message_column`` names the message id in the caller's statement,
     so the save checks the lease in the same statement that publishes it.
     """
-    now = _now_sql()
+    now = now_sql()
     if token:
         return (
             f"EXISTS (SELECT 1 FROM {TABLE} WHERE {TABLE}.message_id = {message_column} "
@@ -390,7 +390,7 @@ def save_state(*, message_id: int) -> SaveState | None:
     and the ORM's building of it cost more than the statement (README "Performance").
     """
     message_table = Message._meta.db_table
-    valid = f"{TABLE}.expires_at > {_now_sql()}"
+    valid = f"{TABLE}.expires_at > {now_sql()}"
     sql = (
         f"SELECT {message_table}.version, {message_table}.deleted_at IS NOT NULL, {message_table}.protected, "
         f"CASE WHEN {valid} THEN {TABLE}.holder_id END, CASE WHEN {valid} THEN {TABLE}.token END "
@@ -482,7 +482,7 @@ def _share_lock_sql() -> str:
     return " FOR SHARE" if connection.vendor == "postgresql" else ""
 
 
-def _now_sql() -> str:
+def now_sql() -> str:
     if connection.vendor == "postgresql":
         return "statement_timestamp()"
     if connection.vendor == "sqlite":

@@ -46,6 +46,11 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.subject}"
 
+    @property
+    def body_key(self) -> str:
+        """Return the storage key of the current version's body (as MessageRow names it)."""
+        return self.body.name
+
 
 class Revision(models.Model):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="revisions")

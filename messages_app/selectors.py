@@ -1,16 +1,13 @@
 """Read queries. Each page's data comes from one query; none of them counts or offsets."""
 
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache, lru_cache
-from weakref import WeakKeyDictionary
+from functools import cache
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Case, F, Model, Q, QuerySet, When
+from django.db import connection
+from django.db.models import Case, F, Q, QuerySet, When
 from django.db.models.functions import Now
 from django.utils.dateparse import parse_datetime
 
@@ -20,8 +17,8 @@ from messages_app.errors import (
     MessageNotFound,
     RevisionNotFound,
 )
-from messages_app.leases import LeaseInfo, fits_integer_column, lease_current
-from messages_app.models import LeaseEvent, Message, Revision
+from messages_app.leases import LeaseInfo, fits_integer_column, lease_current, now_sql
+from messages_app.models import EditLease, LeaseEvent, Message, Revision
 
 HISTORY_PAGE_SIZE = 100
 LEASE_EVENT_PAGE_SIZE = 100
@@ -29,7 +26,7 @@ LEASE_EVENT_PAGE_SIZE = 100
 
 @dataclass(frozen=True, slots=True)
 class MessagePage:
-    items: list[Message]
+    items: list["MessageRow"]
     next_before: int | None
 
 
@@ -39,145 +36,110 @@ class RevisionPage:
     next_before: int | None
 
 
-class PreparedQuery:
-    """A queryset compiled to SQL once per database vendor, then run with new values.
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """A message as the pages and the API show it: its row, its people's names and its lease."""
 
-    Building and compiling the hot pages' ORM queries cost several times what running their
-    SQL does (benchmarks/load.py measures the pages). The builder gets stand-in values,
-    whose places in the compiled parameters are then filled with the real ones.
-    """
+    id: int
+    subject: str
+    version: int
+    size: int
+    sha256: str
+    protected: bool
+    created_at: datetime
+    updated_at: datetime
+    author_id: int
+    deleted_at: datetime | None
+    body_key: str
+    author_name: str
+    updated_by_name: str | None
+    lease_holder: str | None  # None unless someone holds a valid lease
+    lease_expires_at: datetime | None
 
-    _STAND_INS = (-7_340_001, -7_340_002, -7_340_003)
-
-    def __init__(self, build: Callable[..., QuerySet]) -> None:
-        self._build = build
-        self._compiled: dict[str, tuple[type[Model], str, tuple, list[int]]] = {}
-        # One per connection (each thread has its own): the converters are the backend's.
-        self._readers: WeakKeyDictionary = WeakKeyDictionary()
-
-    def fetch(self, *values) -> list:
-        if not all(fits_integer_column(value) for value in values if isinstance(value, int)):
-            return []
-        database = connections[DEFAULT_DB_ALIAS]
-        vendor = database.vendor
-        compiled = self._compiled.get(vendor)
-        if compiled is None:
-            stand_ins = self._STAND_INS[: len(values)]
-            queryset = self._build(*stand_ins)
-            sql, params = queryset.query.sql_with_params()
-            positions = [params.index(stand_in) for stand_in in stand_ins]
-            compiled = self._compiled[vendor] = (queryset.model, sql, tuple(params), positions)
-        model, sql, params, positions = compiled
-        params = list(params)
-        for position, value in zip(positions, values, strict=True):
-            params[position] = value
-        if vendor == "sqlite":
-            sql, params = _named_placeholders(sql), {f"p{index}": value for index, value in enumerate(params)}
-        with database.cursor() as cursor:
-            cursor.execute(sql, params)
-            columns = [column[0] for column in cursor.description]
-            rows = cursor.fetchall()
-        reader = self._readers.get(database)
-        if reader is None:
-            reader = self._readers[database] = _RowReader(model, columns, database)
-        return [reader.instance(row) for row in rows]
+    @property
+    def pk(self) -> int:
+        return self.id
 
 
-@lru_cache(maxsize=64)
-def _named_placeholders(sql: str) -> str:
-    """Return the SQL with its "%s" placeholders named %(p0)s, %(p1)s, … in order.
-
-    Django's SQLite cursor turns "%s" into "?" with a regular expression over the whole SQL on
-    every execution; named placeholders take a plain % substitution instead.
-    """
-    parts = _POSITIONAL_PLACEHOLDER.split(sql)
-    named = [part + f"%(p{index})s" for index, part in enumerate(parts[:-1])]
-    return "".join(named) + parts[-1]
-
-
-_POSITIONAL_PLACEHOLDER = re.compile(r"(?<!%)%s")
-
-
-class _RowReader:
-    """Turn rows of one compiled query into model instances, as Model.objects.raw() would.
-
-    raw() works out which column is which field, and each field's converters, on every
-    query: a sixth of a message page. They are the same for every run of the same SQL.
-    """
-
-    def __init__(self, model: type[Model], columns: list[str], database) -> None:
-        self.model = model
-        self.database = database
-        position = {name: index for index, name in enumerate(columns)}
-        # In the model's field order, as Model.from_db() expects them.
-        fields = [field for field in model._meta.concrete_fields if field.column in position]
-        self.field_names = [field.attname for field in fields]
-        self.field_positions = [position[field.column] for field in fields]
-        taken = {field.column for field in fields}
-        self.annotations = [(index, name) for index, name in enumerate(columns) if name not in taken]
-        self.converters = []
-        for field in fields:
-            column = field.get_col(model._meta.db_table)
-            converters = database.ops.get_db_converters(column) + column.get_db_converters(database)
-            if converters:
-                self.converters.append((position[field.column], converters, column))
-
-    def instance(self, row: tuple) -> Model:
-        row = list(row)
-        for index, converters, column in self.converters:
-            value = row[index]
-            for convert in converters:
-                value = convert(value, column, self.database)
-            row[index] = value
-        instance = self.model.from_db(self.database.alias, self.field_names, [row[i] for i in self.field_positions])
-        for index, name in self.annotations:
-            setattr(instance, name, row[index])
-        # Raw SQL skips the ORM's converters for annotations; SQLite hands datetimes back as text.
-        expires = getattr(instance, "lease_expires_at", None)
-        if isinstance(expires, str):
-            instance.lease_expires_at = _aware(parse_datetime(expires))
-        return instance
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _with_lease_and_names(queryset: QuerySet) -> QuerySet:
-    lease_is_valid = {"lease__expires_at__gt": Now()}
-    return queryset.annotate(
-        author_name=F("author__username"),
-        updated_by_name=F("updated_by__username"),
-        lease_holder=Case(When(**lease_is_valid, then=F("lease__holder__username")), default=None),
-        lease_expires_at=Case(When(**lease_is_valid, then=F("lease__expires_at")), default=None),
+# The hot pages' two queries, written out: built with the ORM each request, they cost several
+# times what running them does (benchmarks/load.py). tests/unit/test_selectors.py holds both
+# against the ORM querysets they replace. Named placeholders work on both databases, and spare
+# Django's SQLite cursor its rewriting of "%s" placeholders on every execution.
+def _message_select(where: str, *, tail: str = "") -> str:
+    # The message rows first, chosen by ``where`` (and ``tail``: order and limit) from the table's
+    # own indexes, and only then the joins: no plan can read more messages than it returns,
+    # whatever the planner's statistics say.
+    users = get_user_model()._meta.db_table
+    username = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).column
+    valid = f"lease.expires_at > {now_sql()}"
+    return (
+        f"SELECT m.id, m.subject, m.version, m.size, m.sha256, m.protected, m.created_at, m.updated_at, "
+        f"m.author_id, m.deleted_at, m.body, author.{username}, editor.{username}, "
+        f"CASE WHEN {valid} THEN holder.{username} END, CASE WHEN {valid} THEN lease.expires_at END "
+        f"FROM (SELECT id, subject, version, size, sha256, protected, created_at, updated_at, author_id, "
+        f"updated_by_id, deleted_at, body FROM {Message._meta.db_table} WHERE {where}{tail}) m "
+        f"JOIN {users} author ON author.id = m.author_id "
+        f"LEFT JOIN {users} editor ON editor.id = m.updated_by_id "
+        f"LEFT JOIN {EditLease._meta.db_table} lease ON lease.message_id = m.id "
+        f"LEFT JOIN {users} holder ON holder.id = lease.holder_id"
     )
 
 
 @cache
-def _message_list_query(*, limit: int, keyset: bool) -> PreparedQuery:
-    def build(*before: int) -> QuerySet:
-        queryset = Message.objects.visible().order_by("-id")
-        if keyset:
-            queryset = queryset.filter(id__lt=before[0])
-        queryset = _with_lease_and_names(queryset).only(
-            "id", "subject", "version", "size", "sha256", "protected", "created_at", "updated_at"
+def _message_by_id_sql(vendor: str) -> str:
+    return _message_select("id = %(id)s")
+
+
+@cache
+def _message_list_sql(vendor: str, *, keyset: bool) -> str:
+    older = " AND id < %(before)s" if keyset else ""
+    newest_first = _message_select(f"deleted_at IS NULL{older}", tail=" ORDER BY id DESC LIMIT %(limit)s")
+    return newest_first + " ORDER BY m.id DESC"
+
+
+def _message_rows(sql: str, params: dict) -> list[MessageRow]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [
+        MessageRow(
+            id=row[0],
+            subject=row[1],
+            version=row[2],
+            size=row[3],
+            sha256=row[4],
+            protected=bool(row[5]),
+            created_at=_aware(row[6]),
+            updated_at=_aware(row[7]),
+            author_id=row[8],
+            deleted_at=_aware(row[9]),
+            body_key=row[10],
+            author_name=row[11],
+            updated_by_name=row[12],
+            lease_holder=row[13],
+            lease_expires_at=_aware(row[14]),
         )
-        # One row more than the page tells whether an older page exists, without counting.
-        return queryset[: limit + 1]
-
-    return PreparedQuery(build)
+        for row in rows
+    ]
 
 
-_MESSAGE_BY_ID = PreparedQuery(lambda message_id: _with_lease_and_names(Message.objects.filter(pk=message_id)))
+def _aware(value: datetime | str | None) -> datetime | None:
+    # SQLite hands back text where a column's type is lost (a CASE), and naive UTC elsewhere.
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def message_list_page(*, before: int | None = None, limit: int | None = None) -> MessagePage:
     """Return visible messages newest first, older than ``before`` when given."""
     limit = limit or settings.MESSAGEBOARD_PAGE_SIZE
-    if before is None:
-        rows = _message_list_query(limit=limit, keyset=False).fetch()
-    else:
-        rows = _message_list_query(limit=limit, keyset=True).fetch(before)
+    if before is not None and not fits_integer_column(before):
+        return MessagePage(items=[], next_before=None)
+    # One row more than the page tells whether an older page exists, without counting.
+    sql = _message_list_sql(connection.vendor, keyset=before is not None)
+    rows = _message_rows(sql, {"before": before, "limit": limit + 1})
     items = rows[:limit]
     next_before = items[-1].pk if len(rows) > limit else None
     return MessagePage(items=items, next_before=next_before)
@@ -188,7 +150,9 @@ def message_get(*, message_id: int, include_deleted: bool = False) -> Message:
 
     Raises MessageNotFound, or MessageGone for a deleted message unless include_deleted.
     """
-    rows = _MESSAGE_BY_ID.fetch(message_id)
+    if not fits_integer_column(message_id):
+        raise MessageNotFound()
+    rows = _message_rows(_message_by_id_sql(connection.vendor), {"id": message_id})
     if not rows:
         raise MessageNotFound()
     message = rows[0]
@@ -203,9 +167,9 @@ def message_lease(*, message_id: int) -> LeaseInfo | None:
     return lease_current(message_id=message_id)
 
 
-def message_body(message: Message) -> str:
+def message_body(message: Message | MessageRow) -> str:
     """Return the text of a message's current version."""
-    return bodies.body_read(message.body.name)
+    return bodies.body_read(message.body_key)
 
 
 def revision_list(*, message_id: int, before: int | None = None, limit: int = HISTORY_PAGE_SIZE) -> RevisionPage:

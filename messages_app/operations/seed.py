@@ -7,7 +7,7 @@ from django.utils import timezone
 from messages_app import bodies
 from messages_app.models import Message, Revision
 from messages_app.operations.common import Progress, no_progress
-from messages_app.operations.transfer import ensure_users, reset_sequences
+from messages_app.operations.transfer import analyze_loaded, ensure_users, reset_sequences
 
 _SEED_VOCABULARY = """
 the board message edit lease version history save body file storage people read write reply thanks
@@ -82,6 +82,7 @@ def messages_seed(
             created += size
             progress(size)
     reset_sequences()
+    analyze_loaded()
     return created
 
 

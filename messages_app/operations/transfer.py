@@ -131,6 +131,7 @@ def messages_import(*, lines: Iterable[str], progress: Progress = no_progress) -
             imported += _import_batch(batch, users)
             progress(len(batch))
     reset_sequences()
+    analyze_loaded()
     return imported
 
 
@@ -391,3 +392,14 @@ def reset_sequences() -> None:
         with connection.cursor() as cursor:
             for sql in statements:
                 cursor.execute(sql)
+
+
+def analyze_loaded() -> None:
+    """Refresh PostgreSQL's statistics of the tables a bulk load just filled.
+
+    Autovacuum comes round in its own time (and is off on some machines); until then the
+    planner would plan the board's queries for the tables as they were before the load.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Message._meta.db_table}, {Revision._meta.db_table}")

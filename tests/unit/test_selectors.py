@@ -148,3 +148,73 @@ def test_message_lease_names_the_holder_of_a_visible_message(make_message, bob):
     assert selectors.message_lease(message_id=message.pk).holder == "bob"
     with pytest.raises(MessageNotFound):
         selectors.message_lease(message_id=999)
+
+
+# The hot pages' written-out queries, held against the ORM querysets they replace.
+
+
+def _rows_by_orm(queryset) -> list[selectors.MessageRow]:
+    from django.db.models import Case, F, When
+    from django.db.models.functions import Now
+
+    valid = {"lease__expires_at__gt": Now()}
+    annotated = queryset.annotate(
+        author_name=F("author__username"),
+        updated_by_name=F("updated_by__username"),
+        lease_holder=Case(When(**valid, then=F("lease__holder__username")), default=None),
+        lease_expires_at=Case(When(**valid, then=F("lease__expires_at")), default=None),
+    )
+    return [
+        selectors.MessageRow(
+            id=message.id,
+            subject=message.subject,
+            version=message.version,
+            size=message.size,
+            sha256=message.sha256,
+            protected=message.protected,
+            created_at=message.created_at,
+            updated_at=message.updated_at,
+            author_id=message.author_id,
+            deleted_at=message.deleted_at,
+            body_key=message.body.name,
+            author_name=message.author_name,
+            updated_by_name=message.updated_by_name,
+            lease_holder=message.lease_holder,
+            lease_expires_at=selectors._aware(message.lease_expires_at),
+        )
+        for message in annotated
+    ]
+
+
+@pytest.fixture
+def board_in_every_state(make_message, alice, bob, mia):
+    """Messages edited by another, leased now, leased once, protected and deleted."""
+    from messages_app.models import Message
+
+    _plain, edited, leased, lapsed, frozen, gone = (
+        make_message(subject=name) for name in ("plain", "edited", "leased", "lapsed", "frozen", "gone")
+    )
+    services.message_save_edit(
+        message_id=edited.pk, user=bob, base_version=1, lease_token=None, subject="edited!", body="By bob."
+    )
+    leases.lease_acquire(message_id=leased.pk, user=bob)
+    leases.lease_acquire(message_id=lapsed.pk, user=bob)
+    EditLease.objects.filter(message=lapsed).update(expires_at=timezone.now() - timedelta(seconds=1))
+    services.message_protect(message_id=frozen.pk, user=mia)
+    services.message_delete(message_id=gone.pk, user=alice)
+    return Message.objects.all()
+
+
+def test_the_message_query_says_what_the_orm_says_in_every_state(board_in_every_state):
+    for message in board_in_every_state:
+        [expected] = _rows_by_orm(board_in_every_state.filter(pk=message.pk))
+        assert selectors.message_get(message_id=message.pk, include_deleted=True) == expected, message.subject
+
+
+def test_the_list_query_says_what_the_orm_says_page_after_page(board_in_every_state):
+    visible = board_in_every_state.filter(deleted_at__isnull=True).order_by("-id")
+    first = selectors.message_list_page(limit=2)
+    assert first.items == _rows_by_orm(visible[:2])
+    second = selectors.message_list_page(before=first.next_before, limit=2)
+    assert second.items == _rows_by_orm(visible.filter(id__lt=first.next_before)[:2])
+    assert [row.lease_holder for row in selectors.message_list_page(limit=10).items].count("bob") == 1
