@@ -90,7 +90,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.test import Client
 
-    from messages_app import selectors, services, views
+    from messages_app import history_views, selectors, services
     from tests.support.diff_inputs import CASES
 
     call_command("migrate", verbosity=0)
@@ -117,7 +117,7 @@ def main() -> None:
             kinds = timings.setdefault(
                 (name, size), {"cold": [], "cold_ms": [], "warm_ms": [], "page_ms": [], "mib": []}
             )
-            views.DIFF_CHANGES_HTML.delete(cache_key)
+            history_views.DIFF_CHANGES_HTML.delete(cache_key)
             reset_peak_memory()
             cpu, wall = time.process_time(), time.perf_counter()
             response = client.get(f"/messages/{message_id}/diff/1/2/")

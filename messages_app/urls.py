@@ -1,6 +1,6 @@
 from django.urls import path
 
-from messages_app import views
+from messages_app import history_views, views
 
 app_name = "messages_app"
 
@@ -12,11 +12,11 @@ urlpatterns = [
     path("<int:message_id>/lease/", views.lease_status, name="lease-status"),
     path("<int:message_id>/lease/renew/", views.lease_renew, name="lease-renew"),
     path("<int:message_id>/lease/release/", views.lease_release, name="lease-release"),
-    path("<int:message_id>/history/", views.message_history, name="message-history"),
-    path("<int:message_id>/history/<int:version>/", views.revision_detail, name="revision-detail"),
-    path("<int:message_id>/history/<int:version>/restore/", views.revision_restore, name="revision-restore"),
-    path("<int:message_id>/diff/", views.message_diff_pick, name="message-diff-pick"),
-    path("<int:message_id>/diff/<int:old>/<int:new>/", views.message_diff, name="message-diff"),
+    path("<int:message_id>/history/", history_views.message_history, name="message-history"),
+    path("<int:message_id>/history/<int:version>/", history_views.revision_detail, name="revision-detail"),
+    path("<int:message_id>/history/<int:version>/restore/", history_views.revision_restore, name="revision-restore"),
+    path("<int:message_id>/diff/", history_views.message_diff_pick, name="message-diff-pick"),
+    path("<int:message_id>/diff/<int:old>/<int:new>/", history_views.message_diff, name="message-diff"),
     path("<int:message_id>/delete/", views.message_delete, name="message-delete"),
     path("<int:message_id>/restore/", views.message_restore, name="message-restore"),
 ]

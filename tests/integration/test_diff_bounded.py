@@ -2,7 +2,7 @@
 
 import pytest
 
-from messages_app import selectors, services, views
+from messages_app import history_views, selectors, services
 from tests.support.diff_inputs import CASES, HOSTILE
 
 pytestmark = pytest.mark.django_db
@@ -88,6 +88,6 @@ def test_rendered_diffs_kept_in_this_process_stay_within_their_byte_budget(clien
     for n in range(8):
         message_id = two_versions(alice, old.replace("old", f"o{n:02d}"), new)
         assert client.get(f"/messages/{message_id}/diff/1/2/").status_code == 200
-    kept = views.DIFF_CHANGES_HTML.local()
+    kept = history_views.DIFF_CHANGES_HTML.local()
     assert kept is not None and 0 < len(kept) < 8
     assert kept.bytes <= settings.MESSAGEBOARD_DIFF_CACHE_BYTES
