@@ -289,7 +289,7 @@ def check(args: dict) -> dict:
     current = Revision.objects.filter(
         message=OuterRef("pk"),
         version=OuterRef("version"),
-        body=OuterRef("body"),
+        body_key=OuterRef("body_key"),
         sha256=OuterRef("sha256"),
         size=OuterRef("size"),
     )
@@ -297,7 +297,7 @@ def check(args: dict) -> dict:
 
     # One file per version whose sha256 matches, and no other file, for every message touched.
     revisions = list(
-        Revision.objects.filter(message_id__in=touched).values_list("message_id", "version", "body", "sha256")
+        Revision.objects.filter(message_id__in=touched).values_list("message_id", "version", "body_key", "sha256")
     )
     keys = {key for _, _, key, _ in revisions}
     missing, mismatched = [], []

@@ -168,7 +168,7 @@ class RevisionInline(ReadOnlyInline):
     model = Revision
     verbose_name = "version"
     verbose_name_plural = f"versions (the newest {INLINE_ROWS}; the history page lists every one)"
-    # Never the body: its FileField would render as a link into the storage.
+    # Never the body: the inline lists versions; each one's text is a link away (its page).
     fields = ("version", "subject", "author_name", "created_at", "size", "sha256", "page")
     readonly_fields = fields
 
@@ -333,10 +333,6 @@ class MessageAdmin(UncountedAdmin):
     @admin.display(description="deleted by")
     def deleted_by_name(self, message: Message) -> str:
         return message.deleted_by.get_username() if message.deleted_by_id else ""
-
-    @admin.display(description="body key")
-    def body_key(self, message: Message) -> str:
-        return message.body.name
 
     @admin.display(description="text")
     def current_body(self, message: Message) -> str:

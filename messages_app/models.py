@@ -3,8 +3,6 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from messages_app.bodies import messages_storage
-
 
 class MessageQuerySet(models.QuerySet):
     def visible(self) -> "MessageQuerySet":
@@ -13,8 +11,9 @@ class MessageQuerySet(models.QuerySet):
 
 class Message(models.Model):
     subject = models.CharField(max_length=200)
-    # The current version's file. Its key is written only by the save protocol in services.py.
-    body = models.FileField(storage=messages_storage, max_length=255)
+    # The storage key of the current version's body: only bodies.py turns a key into bytes, so
+    # nothing can bypass the file handler and its cache. Written only by the save protocol.
+    body_key = models.CharField(max_length=255, db_column="body")
     version = models.PositiveIntegerField(default=1)
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
@@ -46,17 +45,12 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.subject}"
 
-    @property
-    def body_key(self) -> str:
-        """Return the storage key of the current version's body (as MessageRow names it)."""
-        return self.body.name
-
 
 class Revision(models.Model):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="revisions")
     version = models.PositiveIntegerField()
     subject = models.CharField(max_length=200)
-    body = models.FileField(storage=messages_storage, max_length=255)
+    body_key = models.CharField(max_length=255, db_column="body")  # the body's storage key
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

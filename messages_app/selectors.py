@@ -218,7 +218,7 @@ def revision_get(*, message_id: int, version: int) -> Revision:
 
 def revision_body(revision: Revision) -> str:
     """Return the text of one version of a message."""
-    return bodies.body_read(revision.body.name)
+    return bodies.body_read(revision.body_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,7 +101,7 @@ def message_create(*, author, subject: str, body: str) -> Message:
             # before the transaction, which only commits once the file is durable.
             message = Message.objects.create(
                 subject=subject,
-                body="",
+                body_key="",
                 version=1,
                 size=0,
                 sha256="",
@@ -111,15 +111,15 @@ def message_create(*, author, subject: str, body: str) -> Message:
                 updated_by=author,
             )
             stored = bodies.body_save(message_id=message.pk, version=1, data=data, text=body)
-            message.body = stored.key
+            message.body_key = stored.key
             message.size = stored.size
             message.sha256 = stored.sha256
-            message.save(update_fields=["body", "size", "sha256"])
+            message.save(update_fields=["body_key", "size", "sha256"])
             Revision.objects.create(
                 message=message,
                 version=1,
                 subject=subject,
-                body=stored.key,
+                body_key=stored.key,
                 size=stored.size,
                 sha256=stored.sha256,
                 author=author,

@@ -317,7 +317,7 @@ def insert_message_rows(author, count: int) -> list[int]:
     Message.objects.bulk_create(
         Message(
             subject=f"Row {n:03d}",
-            body=f"messages/00/00/missing-{n}.txt",
+            body_key=f"messages/00/00/missing-{n}.txt",
             size=1,
             sha256="0" * 64,
             author=author,

@@ -89,7 +89,7 @@ def messages_seed(
 SEED_MESSAGE_FIELDS = (
     "id",
     "subject",
-    "body",
+    "body_key",
     "version",
     "size",
     "sha256",
@@ -99,7 +99,7 @@ SEED_MESSAGE_FIELDS = (
     "updated_by",
     "protected",
 )
-SEED_REVISION_FIELDS = ("message", "version", "subject", "body", "size", "sha256", "author", "created_at")
+SEED_REVISION_FIELDS = ("message", "version", "subject", "body_key", "size", "sha256", "author", "created_at")
 
 
 def _insert_rows(model: type[Model], fields: tuple[str, ...], rows: list[tuple]) -> None:

@@ -43,8 +43,10 @@ class StorageReport:
 
 def _revisions_in_key_order() -> Iterator[tuple[int, str, int, str]]:
     # Storage lists keys in byte order; PostgreSQL's default collation does not sort that way.
-    key_order = Collate("body", "C") if connection.vendor == "postgresql" else "body"
-    return Revision.objects.order_by(key_order).values_list("id", "body", "size", "sha256").iterator(chunk_size=CHUNK)
+    key_order = Collate("body_key", "C") if connection.vendor == "postgresql" else "body_key"
+    return (
+        Revision.objects.order_by(key_order).values_list("id", "body_key", "size", "sha256").iterator(chunk_size=CHUNK)
+    )
 
 
 def _merged_by_key(
@@ -118,8 +120,10 @@ def _check_file(revision_id: int, key: str, size: int, sha256: str, listed_size:
 
 
 def _messages_not_at_their_current_revision() -> Iterator[StorageFinding]:
-    current = Revision.objects.filter(message=OuterRef("pk"), version=OuterRef("version"), body=OuterRef("body"))
-    mismatched = Message.objects.filter(~Exists(current)).values_list("id", "version", "body")
+    current = Revision.objects.filter(
+        message=OuterRef("pk"), version=OuterRef("version"), body_key=OuterRef("body_key")
+    )
+    mismatched = Message.objects.filter(~Exists(current)).values_list("id", "version", "body_key")
     for message_id, version, key in mismatched.iterator(chunk_size=CHUNK):
         yield StorageFinding("current", key, f"message {message_id} points at no revision {version} with this file")
 
@@ -144,7 +148,7 @@ def storage_repair_checksums(report: StorageReport) -> int:
         size, sha256 = len(data), hashlib.sha256(data).hexdigest()
         with transaction.atomic():
             Revision.objects.filter(pk=finding.revision_id).update(size=size, sha256=sha256)
-            Message.objects.filter(body=finding.key).update(size=size, sha256=sha256)
+            Message.objects.filter(body_key=finding.key).update(size=size, sha256=sha256)
         # A text cached before the damage would keep some readers on other content than the
         # recorded checksum now describes.
         bodies.body_uncache(finding.key)

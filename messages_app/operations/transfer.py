@@ -53,7 +53,7 @@ def messages_export(*, out: TextIO, progress: Progress = no_progress) -> int:
                 "message_id",
                 "version",
                 "subject",
-                "body",
+                "body_key",
                 "size",
                 "sha256",
                 "created_at",
@@ -96,9 +96,9 @@ class ExportFailed(Exception):
 
 
 def _exported_body(message_id: int, revision: dict) -> str:
-    where = f"message {message_id} version {revision['version']}: its body file {revision['body']}"
+    where = f"message {message_id} version {revision['version']}: its body file {revision['body_key']}"
     try:
-        data = bodies.body_read_bytes(revision["body"])
+        data = bodies.body_read_bytes(revision["body_key"])
     except FileNotFoundError:
         raise ExportFailed(f"{where} is missing; verify_storage lists every damaged file") from None
     if hashlib.sha256(data).hexdigest() != revision["sha256"]:
@@ -320,7 +320,7 @@ def _rows(parsed: list[_ImportedMessage], keys: list[list[bodies.StoredBody]], u
                     message_id=message.id,
                     version=revision.version,
                     subject=revision.subject,
-                    body=body.key,
+                    body_key=body.key,
                     size=body.size,
                     sha256=body.sha256,
                     author_id=users[revision.author],
@@ -332,7 +332,7 @@ def _rows(parsed: list[_ImportedMessage], keys: list[list[bodies.StoredBody]], u
             Message(
                 id=message.id,
                 subject=message.subject,
-                body=current.key,
+                body_key=current.key,
                 version=len(message.revisions),
                 size=current.size,
                 sha256=current.sha256,

@@ -262,7 +262,7 @@ def check_history(message_id: int, race: Race) -> None:
     versions = [revision.version for revision in revisions]
     assert versions == list(range(1, message.version + 1)), f"{race.name}: versions {versions}"
     latest = revisions[-1]
-    assert (message.body.name, message.size, message.sha256) == (latest.body.name, latest.size, latest.sha256)
+    assert (message.body_key, message.size, message.sha256) == (latest.body_key, latest.size, latest.sha256)
 
     accepted = race.accepted()
     told = Counter(save["version"] for save in accepted)
@@ -280,7 +280,7 @@ def check_history(message_id: int, race: Race) -> None:
 
 
 def check_storage_holds_exactly_the_revisions() -> None:
-    revisions = {revision.body.name: revision for revision in Revision.objects.all()}
+    revisions = {revision.body_key: revision for revision in Revision.objects.all()}
     assert len(revisions) == Revision.objects.count(), "two revisions share a file"
     listed = {listed.key for listed in bodies.body_listing()}
     assert not listed - revisions.keys(), f"orphan files left by refused saves: {sorted(listed - revisions.keys())}"

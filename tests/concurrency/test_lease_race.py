@@ -266,12 +266,12 @@ def check_invariants(message_id: int, log: RaceLog, body_files) -> None:
         revision = by_version[entry.version]
         assert (revision.sha256, revision.author_id) == (entry.sha256, entry.author_id)
     for revision in revisions:
-        data = bodies.body_read_bytes(revision.body.name)
+        data = bodies.body_read_bytes(revision.body_key)
         assert hashlib.sha256(data).hexdigest() == revision.sha256
         assert len(data) == revision.size
-    assert (message.body.name, message.sha256) == (revisions[-1].body.name, revisions[-1].sha256)
+    assert (message.body_key, message.sha256) == (revisions[-1].body_key, revisions[-1].sha256)
     # Refused saves took their files away again: only published versions are on disk.
-    assert body_files() == {revision.body.name for revision in revisions}
+    assert body_files() == {revision.body_key for revision in revisions}
 
 
 @pytest.fixture

@@ -214,11 +214,11 @@ def test_the_change_page_shows_the_body_escaped_and_the_revisions_read_only(mod_
     versions = re.findall(r'<td class="field-version">\s*<p>(\d+)</p>', inline)
     assert [int(v) for v in versions] == [3, 2, 1]
     assert re.findall(r'<td class="field-author_name">\s*<p>(\w+)</p>', inline) == ["alice", "bob", "alice"]
-    for field in ("subject", "version", "sha256", "body", "size", "author", "updated_by", "deleted_at"):
+    for field in ("subject", "version", "sha256", "body_key", "size", "author", "updated_by", "deleted_at"):
         assert f'name="{field}"' not in html, field
     assert 'name="protected"' in html
     current = Message.objects.get(pk=message.pk)
-    assert current.body.name in html and current.sha256 in html
+    assert current.body_key in html and current.sha256 in html
 
 
 def _change_form_data(client, message) -> dict:
@@ -231,14 +231,14 @@ def _change_form_data(client, message) -> dict:
 
 def test_the_change_form_saves_protected_through_the_service_and_nothing_else(mod_client, board):
     message = board["plain"]
-    before = Message.objects.values("subject", "version", "body", "sha256", "size").get(pk=message.pk)
+    before = Message.objects.values("subject", "version", "body_key", "sha256", "size").get(pk=message.pk)
     data = _change_form_data(mod_client, message)
     data.update(protected="on", subject="Hacked", version="99", sha256="0" * 64, body="elsewhere.txt", size="1")
     response = mod_client.post(f"{MESSAGES}{message.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
     after = Message.objects.get(pk=message.pk)
     assert after.protected
-    assert Message.objects.values("subject", "version", "body", "sha256", "size").get(pk=message.pk) == before
+    assert Message.objects.values("subject", "version", "body_key", "sha256", "size").get(pk=message.pk) == before
     assert LogEntry.objects.filter(object_id=str(message.pk), change_message__contains="Protected").exists()
     data.pop("protected")
     mod_client.post(f"{MESSAGES}{message.pk}/change/", data)

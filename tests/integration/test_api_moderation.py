@@ -31,7 +31,7 @@ def path(posted, suffix: str = "") -> str:
 
 
 def snapshot(posted) -> tuple:
-    row = Message.objects.values("version", "subject", "body", "protected", "deleted_at").get(pk=posted["id"])
+    row = Message.objects.values("version", "subject", "body_key", "protected", "deleted_at").get(pk=posted["id"])
     return row, Revision.objects.filter(message_id=posted["id"]).count()
 
 

@@ -34,20 +34,20 @@ def forget(key: str) -> None:
 
 def test_a_second_read_of_a_message_page_does_not_touch_storage(make_message, client, opened_bodies):
     message = make_message(body="Read me twice")
-    forget(message.body.name)  # as on another app server, where the save did not fill the cache
+    forget(message.body_key)  # as on another app server, where the save did not fill the cache
     assert "Read me twice" in page(client, message)
-    assert opened_bodies == [message.body.name]
+    assert opened_bodies == [message.body_key]
     assert "Read me twice" in page(client, message)
     assert "Read me twice" in page(client, message)
-    assert opened_bodies == [message.body.name]
+    assert opened_bodies == [message.body_key]
 
 
 def test_a_cached_body_renders_even_with_its_file_gone(make_message, client, body_storage):
     message = make_message(body="Still served")
-    forget(message.body.name)
+    forget(message.body_key)
     assert "Still served" in page(client, message)
-    body_storage.remove(message.body.name)
-    assert message.body.name not in body_storage.stored_keys()
+    body_storage.remove(message.body_key)
+    assert message.body_key not in body_storage.stored_keys()
     assert "Still served" in page(client, message)
     assert client.get(f"/api/messages/{message.pk}/body").content == b"Still served"
 
@@ -61,12 +61,12 @@ def test_saving_fills_the_cache_so_the_first_read_touches_no_storage(alice, clie
 def test_a_new_version_gets_a_new_key_so_readers_never_see_stale_text(make_message, alice, client):
     message = make_message(body="version one")
     assert "version one" in page(client, message)
-    old_key = message.body.name
+    old_key = message.body_key
     services.message_save_edit(
         message_id=message.pk, user=alice, base_version=1, lease_token=None, subject=None, body="version two"
     )
     current = Message.objects.get(pk=message.pk)
-    assert current.body.name != old_key
+    assert current.body_key != old_key
     # The old text is still cached, under the old key only: it is still right for version 1.
     assert bodies.body_cached(old_key) == "version one"
     text = page(client, current)
@@ -82,14 +82,14 @@ def test_a_new_version_read_on_another_app_server_is_not_stale_either(make_messa
         message_id=message.pk, user=alice, base_version=1, lease_token=None, subject=None, body="version two"
     )
     current = Message.objects.get(pk=message.pk)
-    forget(current.body.name)  # the server that saved it cached it; this one has not seen it
+    forget(current.body_key)  # the server that saved it cached it; this one has not seen it
     assert "version two" in page(client, current)
-    assert opened_bodies == [current.body.name]
+    assert opened_bodies == [current.body_key]
 
 
 def test_deleting_a_body_drops_its_cached_text(make_message, body_storage):
     message = make_message(body="going")
-    key = message.body.name
+    key = message.body_key
     assert bodies.body_read(key) == "going"
     bodies.body_delete(key)
     assert bodies.body_cached(key) is None

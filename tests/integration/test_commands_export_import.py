@@ -65,7 +65,7 @@ def snapshot() -> dict:
             m.protected,
             m.size,
             m.sha256,
-            bodies.body_read_bytes(m.body.name),
+            bodies.body_read_bytes(m.body_key),
         )
         for m in Message.objects.select_related("author", "updated_by", "deleted_by").order_by("pk")
     ]
@@ -78,7 +78,7 @@ def snapshot() -> dict:
             r.created_at,
             r.size,
             r.sha256,
-            bodies.body_read_bytes(r.body.name),
+            bodies.body_read_bytes(r.body_key),
         )
         for r in Revision.objects.select_related("author").order_by("message_id", "version")
     ]
@@ -183,7 +183,7 @@ def test_export_to_a_folder_that_does_not_exist_is_a_clear_error(rich_board, run
 
 
 def test_export_of_a_board_with_a_missing_body_says_which_and_stops(rich_board, body_storage, run_command, tmp_path):
-    lost = rich_board[3].body.name
+    lost = rich_board[3].body_key
     body_storage.remove(lost)
     result = run_command("export_messages", str(tmp_path / "board.jsonl"))
     assert result.code == 1
@@ -194,7 +194,7 @@ def test_export_of_a_board_with_a_missing_body_says_which_and_stops(rich_board, 
 def test_export_of_a_damaged_body_refuses_to_write_a_backup_that_would_not_import(
     rich_board, body_storage, run_command, tmp_path
 ):
-    damaged = rich_board[3].body.name
+    damaged = rich_board[3].body_key
     body_storage.overwrite(damaged, b"PROTECTED\n")
     result = run_command("export_messages", str(tmp_path / "board.jsonl"))
     assert result.code == 1

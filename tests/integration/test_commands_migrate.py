@@ -14,7 +14,7 @@ JOBS = ("--jobs", "2")
 
 
 def revision_keys() -> dict[str, str]:
-    return dict(Revision.objects.values_list("body", "sha256"))
+    return dict(Revision.objects.values_list("body_key", "sha256"))
 
 
 def stored(storage) -> dict[str, bytes]:
@@ -80,7 +80,7 @@ def test_a_fresh_migration_reads_each_copy_back_once_and_nothing_before_writing_
 def test_a_damaged_copy_at_the_target_is_copied_again(board, other_backend, run_command):
     assert run_command("migrate_storage", "--to", other_backend, *JOBS).code == 0
     target = bodies.storage_for(other_backend)
-    key = board[1].body.name
+    key = board[1].body_key
     bodies.body_copy(key, b"TWO", to=target)
     again = run_command("migrate_storage", "--to", other_backend, *JOBS)
     assert again.code == 0
@@ -114,7 +114,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(board, other_backend, run_c
 def test_a_source_file_not_matching_its_sha256_is_reported_and_not_copied(
     board, body_storage, other_backend, run_command
 ):
-    damaged = board[2].body.name
+    damaged = board[2].body_key
     body_storage.overwrite(damaged, b"THREE, BY BOB")
     result = run_command("migrate_storage", "--to", other_backend, *JOBS)
     assert result.code == 1
@@ -125,7 +125,7 @@ def test_a_source_file_not_matching_its_sha256_is_reported_and_not_copied(
 
 
 def test_a_source_file_that_is_missing_is_reported(board, body_storage, other_backend, run_command):
-    lost = board[1].body.name
+    lost = board[1].body_key
     body_storage.remove(lost)
     result = run_command("migrate_storage", "--to", other_backend, *JOBS)
     assert result.code == 1

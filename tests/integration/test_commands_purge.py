@@ -35,7 +35,7 @@ def aged_board(board, make_message, bob):
 
 
 def keys_of(*messages: Message) -> set[str]:
-    return set(Revision.objects.filter(message__in=messages).values_list("body", flat=True))
+    return set(Revision.objects.filter(message__in=messages).values_list("body_key", flat=True))
 
 
 def test_purge_removes_only_messages_deleted_before_the_cutoff_with_revisions_and_files(

@@ -17,8 +17,8 @@ def test_seed_creates_n_messages_with_k_revisions_each_whose_files_verify(body_s
     assert Revision.objects.count() == 21
     for message in Message.objects.all():
         assert list(message.revisions.order_by("version").values_list("version", flat=True)) == [1, 2, 3]
-        assert message.body.name == message.revisions.get(version=3).body.name
-    assert body_storage.stored_keys() == set(Revision.objects.values_list("body", flat=True))
+        assert message.body_key == message.revisions.get(version=3).body_key
+    assert body_storage.stored_keys() == set(Revision.objects.values_list("body_key", flat=True))
     assert Message.objects.values("author").distinct().count() <= 2
     verified = run_command("verify_storage", "--orphan-grace", "0")
     assert verified.code == 0, verified

@@ -19,7 +19,7 @@ GRACE_0 = ("--orphan-grace", "0")
 
 
 def revision_key(message: Message, version: int) -> str:
-    return Revision.objects.get(message=message, version=version).body.name
+    return Revision.objects.get(message=message, version=version).body_key
 
 
 def orphan(message_id: int = 999) -> str:
@@ -51,10 +51,10 @@ def test_a_missing_file_is_reported_and_exits_1(board, body_storage, run_command
 
 
 def test_a_missing_current_file_is_reported_too(board, body_storage, run_command):
-    body_storage.remove(board[1].body.name)
+    body_storage.remove(board[1].body_key)
     result = run_command("verify_storage", "--quick", *GRACE_0)
     assert result.code == 1
-    assert f"missing   {board[1].body.name}:" in result.out
+    assert f"missing   {board[1].body_key}:" in result.out
 
 
 def test_an_orphan_is_reported_once_older_than_the_grace_period(board, run_command):
@@ -106,7 +106,7 @@ def test_a_size_mismatch_is_reported(board, body_storage, run_command):
 
 
 def test_a_sha256_mismatch_of_the_same_size_is_reported(board, body_storage, run_command):
-    key = board[2].body.name
+    key = board[2].body_key
     body_storage.overwrite(key, b"THREE, BY BOB")
     actual = hashlib.sha256(b"THREE, BY BOB").hexdigest()
     result = run_command("verify_storage", *GRACE_0)
@@ -116,7 +116,7 @@ def test_a_sha256_mismatch_of_the_same_size_is_reported(board, body_storage, run
 
 
 def test_quick_compares_sizes_only(board, body_storage, run_command):
-    same_size, other_size = board[2].body.name, revision_key(board[0], 1)
+    same_size, other_size = board[2].body_key, revision_key(board[0], 1)
     body_storage.overwrite(same_size, b"THREE, BY BOB")
     body_storage.overwrite(other_size, b"longer than before")
     result = run_command("verify_storage", "--quick", *GRACE_0)
@@ -127,7 +127,7 @@ def test_quick_compares_sizes_only(board, body_storage, run_command):
 
 def test_a_message_pointing_off_its_current_revision_is_reported(board, run_command):
     first = board[0]
-    Message.objects.filter(pk=first.pk).update(body=revision_key(first, 1))
+    Message.objects.filter(pk=first.pk).update(body_key=revision_key(first, 1))
     result = run_command("verify_storage", *GRACE_0)
     assert result.code == 1
     assert f"message {first.pk} points at no revision 3 with this file" in result.out
@@ -137,7 +137,7 @@ def test_a_message_pointing_off_its_current_revision_is_reported(board, run_comm
 def test_every_kind_of_damage_is_reported_in_one_run(board, body_storage, run_command):
     body_storage.remove(revision_key(board[0], 1))
     key = orphan()
-    body_storage.overwrite(board[1].body.name, b"TWO")
+    body_storage.overwrite(board[1].body_key, b"TWO")
     Message.objects.filter(pk=board[2].pk).update(version=1)
     result = run_command("verify_storage", *GRACE_0)
     assert result.code == 1
@@ -165,7 +165,7 @@ def test_delete_orphans_leaves_young_files_alone(board, body_storage, run_comman
 
 
 def test_delete_orphans_still_exits_1_for_damage_it_cannot_mend(board, body_storage, run_command):
-    lost = board[1].body.name
+    lost = board[1].body_key
     body_storage.remove(lost)
     key = orphan()
     result = run_command("verify_storage", "--delete-orphans", *GRACE_0)
@@ -175,14 +175,14 @@ def test_delete_orphans_still_exits_1_for_damage_it_cannot_mend(board, body_stor
 
 
 def test_repair_checksums_records_the_files_actual_sha256_and_size(board, body_storage, run_command):
-    current, old = board[2].body.name, revision_key(board[0], 1)
+    current, old = board[2].body_key, revision_key(board[0], 1)
     body_storage.overwrite(current, b"THREE, BY BOB")
     body_storage.overwrite(old, b"one, but longer")
     result = run_command("verify_storage", "--repair-checksums", *GRACE_0)
     assert result.code == 0, result
     assert "Recorded actual checksums for 2 revisions." in result.out
     for key, data in ((current, b"THREE, BY BOB"), (old, b"one, but longer")):
-        revision = Revision.objects.get(body=key)
+        revision = Revision.objects.get(body_key=key)
         assert (revision.size, revision.sha256) == (len(data), hashlib.sha256(data).hexdigest())
     message = Message.objects.get(pk=board[2].pk)
     assert (message.size, message.sha256) == (13, hashlib.sha256(b"THREE, BY BOB").hexdigest())
@@ -192,7 +192,7 @@ def test_repair_checksums_records_the_files_actual_sha256_and_size(board, body_s
 
 
 def test_after_repair_readers_get_the_files_text_not_one_cached_before(board, body_storage, run_command):
-    key = board[2].body.name
+    key = board[2].body_key
     assert bodies.body_read(key) == "three, by bob"  # cached since the save
     body_storage.overwrite(key, b"THREE, BY BOB")
     assert run_command("verify_storage", "--repair-checksums", *GRACE_0).code == 0
@@ -201,17 +201,17 @@ def test_after_repair_readers_get_the_files_text_not_one_cached_before(board, bo
 
 def test_dry_run_reports_what_it_would_mend_and_changes_nothing(board, body_storage, run_command):
     key = orphan()
-    damaged = board[1].body.name
+    damaged = board[1].body_key
     body_storage.overwrite(damaged, b"TWO")
     files = body_storage.stored_keys()
-    rows = list(Revision.objects.order_by("id").values_list("body", "size", "sha256"))
+    rows = list(Revision.objects.order_by("id").values_list("body_key", "size", "sha256"))
     result = run_command("verify_storage", "--delete-orphans", "--repair-checksums", "--dry-run", *GRACE_0)
     assert result.code == 1
     assert "Would delete 1 orphan files." in result.out
     assert "Would record actual checksums for 1 revisions." in result.out
     assert body_storage.stored_keys() == files
     assert key in files
-    assert list(Revision.objects.order_by("id").values_list("body", "size", "sha256")) == rows
+    assert list(Revision.objects.order_by("id").values_list("body_key", "size", "sha256")) == rows
     assert body_storage.read(damaged) == b"TWO"
 
 

@@ -27,7 +27,7 @@ def test_author_confirms_and_the_message_is_soft_deleted_without_reading_its_fil
 ):
     message = make_message(subject="Doomed")
     files = body_files()
-    bodies.body_uncache(message.body.name)
+    bodies.body_uncache(message.body_key)
     response = alice_client.post(f"/messages/{message.pk}/delete/", follow=True)
     assert response.redirect_chain == [("/messages/", 302)]
     assert "“Doomed” is deleted. Its author or a moderator can restore it." in html(response)

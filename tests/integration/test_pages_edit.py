@@ -354,7 +354,7 @@ def test_new_message_form_posts_and_redirects_to_the_message(alice_client, alice
     assert response["Location"] == f"/messages/{message.pk}/"
     assert (message.subject, message.author, message.version) == ("Posted", alice, 1)
     assert selectors.message_body(message) == "Hello\nthere"
-    assert body_files() == {message.body.name}
+    assert body_files() == {message.body_key}
     assert "Your message is posted." in html(alice_client.get(response["Location"]))
 
 

@@ -33,7 +33,7 @@ def purgeable(make_message, alice):
 
 
 def keys_of(messages) -> set[str]:
-    return set(Revision.objects.filter(message__in=messages).values_list("body", flat=True))
+    return set(Revision.objects.filter(message__in=messages).values_list("body_key", flat=True))
 
 
 @pytest.mark.django_db
@@ -72,7 +72,7 @@ def test_a_purge_interrupted_before_the_files_leaves_orphans_that_verify_storage
 @pytest.mark.django_db(transaction=True)
 def test_each_file_goes_only_after_another_connection_sees_its_row_gone(purgeable, body_files, monkeypatch):
     keys = keys_of(purgeable)
-    owner = dict(Revision.objects.values_list("body", "message_id"))
+    owner = dict(Revision.objects.values_list("body_key", "message_id"))
     delete = bodies.body_delete
     seen: dict[str, bool] = {}
 

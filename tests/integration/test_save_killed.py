@@ -77,5 +77,5 @@ def test_save_killed_between_file_and_commit_leaves_old_version_and_one_orphan(m
     assert f"orphan    {written_key}:" in report.getvalue()
     assert "0 missing, 1 orphans, 0 checksum mismatches" in report.getvalue()
     call_command("verify_storage", "--orphan-grace", "0", "--delete-orphans", verbosity=0)
-    assert body_storage.stored_keys() == {message.body.name}
+    assert body_storage.stored_keys() == {message.body_key}
     call_command("verify_storage", "--orphan-grace", "0", verbosity=0)

@@ -126,7 +126,7 @@ def large_revisions(make_message, alice, settings):
             )
     revisions = list(Revision.objects.filter(message=message).order_by("version"))
     for revision in revisions:
-        bodies.body_uncache(revision.body.name)
+        bodies.body_uncache(revision.body_key)
     return revisions
 
 
@@ -151,8 +151,8 @@ def test_reading_many_distinct_large_revisions_keeps_the_process_within_the_budg
     # 300 bodies of 256 KiB are 75 MiB: kept by entries they stayed in memory whole.
     assert after - before < budget + 2 * MIB
     # The most recent reads are the ones kept, and they are served without storage.
-    assert bodies.body_cached(large_revisions[-1].body.name) is not None
-    assert bodies.body_cached(large_revisions[0].body.name) is None
+    assert bodies.body_cached(large_revisions[-1].body_key) is not None
+    assert bodies.body_cached(large_revisions[0].body_key) is None
 
 
 def test_the_message_page_reads_of_old_revisions_stay_within_the_budget(
@@ -171,7 +171,7 @@ def test_a_body_is_cached_in_the_process_and_read_once_with_local_memory(
     local_memory_cache, make_message, opened_bodies
 ):
     message = make_message(body="Read me")
-    key = message.body.name
+    key = message.body_key
     bodies.body_uncache(key)
     assert bodies.body_read(key) == "Read me"
     assert bodies.body_read(key) == "Read me"
@@ -191,7 +191,7 @@ def test_with_a_shared_cache_bodies_go_there_and_nothing_stays_in_the_process(
         }
     }
     message = make_message(body="Shared")
-    key = message.body.name
+    key = message.body_key
     assert bodies.process_body_cache() is None
     bodies.body_uncache(key)
     assert bodies.body_cached(key) is None

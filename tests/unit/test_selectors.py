@@ -176,7 +176,7 @@ def _rows_by_orm(queryset) -> list[selectors.MessageRow]:
             updated_at=message.updated_at,
             author_id=message.author_id,
             deleted_at=message.deleted_at,
-            body_key=message.body.name,
+            body_key=message.body_key,
             author_name=message.author_name,
             updated_by_name=message.updated_by_name,
             lease_holder=message.lease_holder,

@@ -28,10 +28,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.both_storages]
 
 def snapshot(message_id: int, body_files) -> tuple:
     """Everything a refused request must leave as it was."""
-    row = Message.objects.values("subject", "version", "body", "size", "sha256", "updated_at", "deleted_at").get(
+    row = Message.objects.values("subject", "version", "body_key", "size", "sha256", "updated_at", "deleted_at").get(
         pk=message_id
     )
-    revisions = list(Revision.objects.filter(message_id=message_id).values_list("version", "body", "sha256"))
+    revisions = list(Revision.objects.filter(message_id=message_id).values_list("version", "body_key", "sha256"))
     return row, revisions, body_files()
 
 
@@ -63,10 +63,10 @@ def test_create_makes_version_1_with_one_revision_and_a_matching_file(alice, bod
     assert (message.size, message.sha256) == (len(data), hashlib.sha256(data).hexdigest())
     revision = Revision.objects.get(message=message)
     assert (revision.version, revision.subject, revision.author) == (1, "Hi", alice)
-    assert (revision.body.name, revision.sha256, revision.size) == (message.body.name, message.sha256, message.size)
-    assert body_files() == {message.body.name}
-    assert body_storage.read(message.body.name) == data
-    assert message.body.name.split("/")[-1].startswith(f"{message.pk}-00000001-")
+    assert (revision.body_key, revision.sha256, revision.size) == (message.body_key, message.sha256, message.size)
+    assert body_files() == {message.body_key}
+    assert body_storage.read(message.body_key) == data
+    assert message.body_key.split("/")[-1].startswith(f"{message.pk}-00000001-")
 
 
 def test_subject_of_exactly_200_characters_is_accepted(alice):
@@ -143,15 +143,15 @@ def test_save_edit_publishes_the_next_version_at_a_new_key_and_keeps_the_old_fil
     assert (saved.version, saved.subject) == (2, "New subject")
     current = Message.objects.get(pk=message.pk)
     assert (current.version, current.subject, current.updated_by, current.author) == (2, "New subject", bob, alice)
-    assert current.body.name != message.body.name
-    assert current.body.name.split("/")[-1].startswith(f"{message.pk}-00000002-")
+    assert current.body_key != message.body_key
+    assert current.body_key.split("/")[-1].startswith(f"{message.pk}-00000002-")
     assert (current.sha256, current.size) == (hashlib.sha256(b"two").hexdigest(), 3)
     assert (saved.sha256, saved.size) == (current.sha256, current.size)
     revisions = list(Revision.objects.filter(message=message).order_by("version"))
     assert [(r.version, r.author, r.subject) for r in revisions] == [(1, alice, "Hello"), (2, bob, "New subject")]
-    assert revisions[1].body.name == current.body.name
-    assert body_files() == {message.body.name, current.body.name}
-    assert body_storage.read(message.body.name) == b"one"
+    assert revisions[1].body_key == current.body_key
+    assert body_files() == {message.body_key, current.body_key}
+    assert body_storage.read(message.body_key) == b"one"
     assert selectors.message_body(current) == "two"
     assert selectors.revision_body(revisions[0]) == "one"
 
@@ -341,8 +341,8 @@ def test_author_soft_deletes_without_touching_the_file(make_message, alice, body
 def test_delete_reads_no_file(make_message, alice, body_storage, opened_bodies):
     message = make_message()
     # With the file gone and the cache empty, any read would raise FileNotFoundError.
-    body_storage.remove(message.body.name)
-    bodies.body_uncache(message.body.name)
+    body_storage.remove(message.body_key)
+    bodies.body_uncache(message.body_key)
     services.message_delete(message_id=message.pk, user=alice)
     assert opened_bodies == []
     assert Message.objects.get(pk=message.pk).deleted_at is not None
