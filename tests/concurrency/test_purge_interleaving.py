@@ -167,7 +167,7 @@ def assert_whole_or_gone(message: Message, keys: set[str], restored: object) -> 
         assert not keys & stored, "the purged message's files were left behind"
         return "purged"
     assert restored is True and row.deleted_at is None
-    revisions = list(Revision.objects.filter(message=row).order_by("version").values_list("body", "sha256"))
+    revisions = list(Revision.objects.filter(message=row).order_by("version").values_list("body_key", "sha256"))
     assert len(revisions) == len(BODIES)
     assert {key for key, _ in revisions} == keys
     assert keys <= stored, "a kept message lost files"
@@ -187,7 +187,7 @@ def test_a_restore_at_any_point_of_the_purge_keeps_the_message_whole_or_loses_it
         k += 1
         assert k < 100, "the purge never finished"
         message = deleted_long_ago(alice)
-        keys = set(Revision.objects.filter(message=message).values_list("body", flat=True))
+        keys = set(Revision.objects.filter(message=message).values_list("body_key", flat=True))
         hook = RestoreAfterStatement(message, k)
         with connection.execute_wrapper(hook):
             message_purge_deleted(older_than=AGE)
@@ -205,7 +205,7 @@ def test_a_restore_at_any_point_of_the_purge_keeps_the_message_whole_or_loses_it
 
 def test_a_purge_that_meets_a_restore_under_way_waits_for_it_and_keeps_the_message(alice):
     message = deleted_long_ago(alice)
-    keys = set(Revision.objects.filter(message=message).values_list("body", flat=True))
+    keys = set(Revision.objects.filter(message=message).values_list("body_key", flat=True))
     commit = threading.Event()
     restorer = Restorer(message, hold=commit).start()
     assert restorer.restored.wait(GIVE_UP_SECONDS)
