@@ -11,7 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 
 from messages_app.storage import SYNC_EACH_WRITE, ListedBody
-from messages_app.textcache import BoundedTextCache, TextCache
+from messages_app.textcache import TextCache
 
 KEY_PREFIX = "messages"
 CACHE_PREFIX = "body:"
@@ -85,11 +85,6 @@ def _cache_set(key: str, text: str) -> None:
 BODY_TEXTS = TextCache(prefix=CACHE_PREFIX, budget_setting="MESSAGEBOARD_BODY_CACHE_BYTES", timeout=CACHE_SECONDS)
 
 
-def process_body_cache() -> BoundedTextCache | None:
-    """Return this process's body cache, or None when bodies go to a shared cache (Redis)."""
-    return BODY_TEXTS.local()
-
-
 def body_delete(key: str) -> None:
     """Delete a body's file; a key that is already gone is not an error.
 
@@ -106,11 +101,6 @@ def body_listing(storage: Storage | None = None) -> Iterator[ListedBody]:
     database, so neither side is ever held in memory whole.
     """
     yield from (storage or messages_storage()).listing(KEY_PREFIX)
-
-
-def body_exists(key: str, storage: Storage | None = None) -> bool:
-    """Return whether a body file exists."""
-    return (storage or messages_storage()).exists(key)
 
 
 def body_copy(key: str, data: bytes, *, to: Storage) -> None:

@@ -345,10 +345,33 @@ def lease_current_holder(*, message_id: int):
     return lease.holder if lease else None
 
 
-def lease_clear_expired() -> int:
-    """Delete expired lease rows and return how many went."""
-    deleted, _ = EditLease.objects.filter(expires_at__lte=Now()).delete()
-    return deleted
+def lease_clear_expired(*, batch: int = 1000) -> int:
+    """Delete expired lease rows, recording each as ``expired`` when it lapsed; return how many went.
+
+    A lease that lapsed stays a row until someone takes the message's lease again (and the
+    take-over records it as expired). This clears the rows nobody came back for, in batches
+    of ``batch`` each in a transaction of its own, so it runs beside a live board: a row
+    renewed or taken again in the meantime is no longer expired, and the DELETE's own
+    condition keeps it.
+    """
+    now = now_sql()
+    select = f"SELECT message_id FROM {TABLE} WHERE expires_at <= {now} ORDER BY message_id LIMIT %s"
+    delete = (
+        f"DELETE FROM {TABLE} WHERE message_id IN ({select}) AND expires_at <= {now} "
+        f"RETURNING message_id, holder_id, expires_at"
+    )
+    cleared = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(delete, [batch])
+            rows = cursor.fetchall()
+            if rows:
+                _insert_events(
+                    cursor, [(message_id, EXPIRED, holder_id, None, at) for message_id, holder_id, at in rows]
+                )
+        cleared += len(rows)
+        if len(rows) < batch:
+            return cleared
 
 
 def _lease_permits_save_sql(message_column: str, *, token: str | None, user) -> tuple[str, list]:

@@ -154,7 +154,7 @@ def test_delete_removes_the_file_and_its_cached_text(body_storage):
     assert bodies.body_read(stored.key) == "bye"
     bodies.body_delete(stored.key)
     assert body_storage.stored_keys() == set()
-    assert not bodies.body_exists(stored.key)
+    assert not bodies.messages_storage().exists(stored.key)
     with pytest.raises(FileNotFoundError):
         bodies.body_read(stored.key)
 
@@ -210,8 +210,8 @@ def test_local_listing_orders_a_directory_by_full_key_not_by_name(body_storage):
 @both_storages
 def test_exists_tells_a_stored_key_from_a_missing_one(body_storage):
     stored = bodies.body_save(message_id=12, version=1, data=b"here")
-    assert bodies.body_exists(stored.key)
-    assert not bodies.body_exists(bodies.body_key(12, 1))
+    assert bodies.messages_storage().exists(stored.key)
+    assert not bodies.messages_storage().exists(bodies.body_key(12, 1))
 
 
 @both_storages

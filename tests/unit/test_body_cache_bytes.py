@@ -145,7 +145,7 @@ def test_reading_many_distinct_large_revisions_keeps_the_process_within_the_budg
         after, _peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    kept = bodies.process_body_cache()
+    kept = bodies.BODY_TEXTS.local()
     assert kept is not None and kept.budget == budget
     assert 0 < kept.bytes <= budget
     # 300 bodies of 256 KiB are 75 MiB: kept by entries they stayed in memory whole.
@@ -162,7 +162,7 @@ def test_the_message_page_reads_of_old_revisions_stay_within_the_budget(
     message_id = large_revisions[0].message_id
     for revision in large_revisions[:40]:
         assert client.get(f"/messages/{message_id}/history/{revision.version}/").status_code == 200
-    kept = bodies.process_body_cache()
+    kept = bodies.BODY_TEXTS.local()
     assert 0 < kept.bytes <= 2 * MIB
     assert len(kept) < 10
 
@@ -176,7 +176,7 @@ def test_a_body_is_cached_in_the_process_and_read_once_with_local_memory(
     assert bodies.body_read(key) == "Read me"
     assert bodies.body_read(key) == "Read me"
     assert opened_bodies == [key]
-    assert bodies.process_body_cache().get(key) == "Read me"
+    assert bodies.BODY_TEXTS.local().get(key) == "Read me"
 
 
 def test_with_a_shared_cache_bodies_go_there_and_nothing_stays_in_the_process(
@@ -192,7 +192,7 @@ def test_with_a_shared_cache_bodies_go_there_and_nothing_stays_in_the_process(
     }
     message = make_message(body="Shared")
     key = message.body_key
-    assert bodies.process_body_cache() is None
+    assert bodies.BODY_TEXTS.local() is None
     bodies.body_uncache(key)
     assert bodies.body_cached(key) is None
     assert bodies.body_read(key) == "Shared"

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from messages_app import leases, services
 from messages_app.errors import LeaseHeld, LeaseLost
-from messages_app.models import EditLease
+from messages_app.models import EditLease, LeaseEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -214,13 +214,28 @@ def test_acquire_on_a_missing_or_deleted_message_grants_nothing(make_message, al
     assert not EditLease.objects.exists()
 
 
-def test_clear_expired_deletes_only_expired_leases(make_message, alice):
-    stale, live = make_message(), make_message()
+def test_clear_expired_deletes_only_expired_leases_and_records_them_as_expired(make_message, alice, bob):
+    stale, live, other = make_message(), make_message(), make_message()
     leases.lease_acquire(message_id=stale.pk, user=alice)
     leases.lease_acquire(message_id=live.pk, user=alice)
-    expire_leases(message=stale)
-    assert leases.lease_clear_expired() == 1
+    leases.lease_acquire(message_id=other.pk, user=bob)
+    expire_leases(message__in=[stale, other])
+    assert leases.lease_clear_expired(batch=1) == 2
     assert list(EditLease.objects.values_list("message_id", flat=True)) == [live.pk]
+    expired = LeaseEvent.objects.filter(event=LeaseEvent.Kind.EXPIRED).order_by("message_id")
+    assert [(event.message_id, event.user_id) for event in expired] == [(stale.pk, alice.pk), (other.pk, bob.pk)]
+    assert leases.lease_clear_expired() == 0
+
+
+def test_the_clear_expired_leases_command_says_how_many_went(make_message, alice, capsys):
+    from django.core.management import call_command
+
+    message = make_message()
+    leases.lease_acquire(message_id=message.pk, user=alice)
+    expire_leases(message=message)
+    call_command("clear_expired_leases")
+    assert "Cleared 1 expired lease." in capsys.readouterr().out
+    assert not EditLease.objects.exists()
 
 
 def _save_state_by_orm(message_id: int):
