@@ -8,8 +8,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from messages_app import tokens
-from messages_app.errors import TokenNotFound
+from messages_app import ratelimits, tokens
+from messages_app.errors import RateLimited, TokenNotFound
+from messages_app.views import rate_limited_page
 
 TOKEN_REVOKED = "The token is revoked: it no longer signs in."
 
@@ -44,6 +45,20 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     template_name = "registration/account_password_change.html"
     success_url = reverse_lazy("password_change_done")
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # The old password is a password guess like a sign-in's (a stolen session could try
+        # them all): the same limits, checked before any hash is computed.
+        try:
+            ratelimits.check_password_guess(request, request.user.get_username())
+        except RateLimited as limited:
+            return rate_limited_page(request, limited)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        if form.has_error("old_password"):
+            ratelimits.count_password_failure(self.request, self.request.user.get_username())
+        return super().form_invalid(form)
 
 
 class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):

@@ -233,6 +233,20 @@ def _signin_subjects(request: HttpRequest, username: str) -> list[tuple[str, tup
     return [("signin_user_ip", (address, _username_key(username))), ("signin_ip", (address,))]
 
 
+def check_password_guess(request: HttpRequest, username: str) -> None:
+    """Raise RateLimited if this username from this address, or this address, may guess no more passwords."""
+    for name, identifiers in _signin_subjects(request, username):
+        test(name, *identifiers)
+
+
+def count_password_failure(request: HttpRequest, username: str) -> None:
+    """Count a wrong password for this username from this address (sign-in or password change)."""
+    for name, identifiers in _signin_subjects(request, username):
+        # A failure past the limit changes nothing: the next attempt is refused either way.
+        with contextlib.suppress(RateLimited):
+            count(name, *identifiers)
+
+
 class SignInLimitBackend:
     """Refuse a sign-in from a locked-out username+address or address before any password is hashed.
 
@@ -250,8 +264,7 @@ class SignInLimitBackend:
         if username is None:
             return None
         try:
-            for name, identifiers in _signin_subjects(request, str(username)):
-                test(name, *identifiers)
+            check_password_guess(request, str(username))
         except RateLimited as refused:
             request.signin_refused = refused
             raise PermissionDenied(refused.detail) from None
@@ -263,12 +276,8 @@ def _count_signin_failure(sender, credentials: dict, request: HttpRequest | None
     if request is None or getattr(request, "signin_refused", None) is not None or not enabled():
         return
     username = credentials.get("username", credentials.get(get_user_model().USERNAME_FIELD))
-    if username is None:
-        return
-    for name, identifiers in _signin_subjects(request, str(username)):
-        # A failure past the limit changes nothing: the next attempt is refused either way.
-        with contextlib.suppress(RateLimited):
-            count(name, *identifiers)
+    if username is not None:
+        count_password_failure(request, str(username))
 
 
 def signin_refusal(request: HttpRequest) -> RateLimited | None:

@@ -173,3 +173,25 @@ def test_moderators_cleaning_up_are_not_limited(rate_limits, mia):
     for _ in range(3):
         mia_api.create()
     assert Message.objects.filter(author=mia).count() == 3
+
+
+def test_wrong_old_passwords_on_the_password_page_count_as_failed_sign_ins(rate_limits, alice, password_hashes):
+    # A stolen session must not turn the password page into an unlimited password oracle.
+    client = Client(REMOTE_ADDR=ATTACKER)
+    client.force_login(alice)
+
+    def change(old: str):
+        new = "a brand new passphrase"
+        return client.post("/accounts/password/", {"old_password": old, "new_password1": new, "new_password2": new})
+
+    for n in range(5):
+        assert change(f"guess {n}").status_code == 200
+    hashed = password_hashes()
+    refused = change(PASSWORD)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "Too many failed sign-ins" in refused.content.decode()
+    assert password_hashes() == hashed
+    alice.refresh_from_db()
+    assert alice.check_password(PASSWORD)
+    # The same lockout holds at the sign-in page.
+    assert_refused(sign_in("page", "alice", PASSWORD), "page")
