@@ -260,6 +260,8 @@ MESSAGEBOARD_RATE_SIGNUPS = env_rate("MESSAGEBOARD_RATE_SIGNUPS", "5/hour")  # p
 MESSAGEBOARD_RATE_TOKENS = env_rate("MESSAGEBOARD_RATE_TOKENS", "10/hour")  # POST /api/auth/token per address
 MESSAGEBOARD_RATE_POSTS = env_rate("MESSAGEBOARD_RATE_POSTS", "6/minute;60/hour")  # per user
 MESSAGEBOARD_RATE_SAVES = env_rate("MESSAGEBOARD_RATE_SAVES", "10/minute;120/hour")  # per user, reverts too
+# Diffs not yet computed, per address: each may cost a few tenths of a second (benchmarks/diff.py).
+MESSAGEBOARD_RATE_DIFFS = env_rate("MESSAGEBOARD_RATE_DIFFS", "30/minute;300/hour")
 MESSAGEBOARD_RATE_LEASES = env_rate("MESSAGEBOARD_RATE_LEASES", "20/minute;200/hour")  # lease takes per user
 # Shared by every process and app server through Redis; on the embedded default, per process.
 MESSAGEBOARD_RATE_STORAGE = env_str("MESSAGEBOARD_RATE_STORAGE", REDIS_URL or "memory://")

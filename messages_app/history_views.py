@@ -20,7 +20,7 @@ from messages_app.errors import (
     VersionConflict,
 )
 from messages_app.textcache import TextCache
-from messages_app.views import cursor_param, retry_after, shows_domain_errors
+from messages_app.views import cursor_param, rate_limited_page, retry_after, shows_domain_errors
 
 DIFF_TEMPLATE = "messages_app/message_diff.html"
 # Versions never change, so neither does the rendered comparison of two of them.
@@ -115,6 +115,12 @@ def message_diff(request: HttpRequest, message_id: int, old: int, new: int) -> H
     diff = selectors.revision_diff(message_id=message_id, old_version=old, new_version=new)
     changes_html = DIFF_CHANGES_HTML.get(diff.cache_key)
     if changes_html is None:
+        # Only a diff not computed yet costs real work, so only those count against the limit:
+        # a visitor walking pairs of versions of a long history cannot keep a worker busy.
+        try:
+            ratelimits.limit_address("diff_ip", request)
+        except RateLimited as limited:
+            return rate_limited_page(request, limited)
         changes = selectors.revision_changes(diff)
         changes_html = render_to_string(f"{DIFF_TEMPLATE}#changes", {"diff": diff, "changes": changes})
         DIFF_CHANGES_HTML.set(diff.cache_key, changes_html)

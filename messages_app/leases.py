@@ -345,6 +345,11 @@ def lease_current_holder(*, message_id: int):
     return lease.holder if lease else None
 
 
+def lease_count_expired() -> int:
+    """Return how many lease rows have expired (what lease_clear_expired would delete now)."""
+    return EditLease.objects.filter(expires_at__lte=Now()).count()
+
+
 def lease_clear_expired(*, batch: int = 1000) -> int:
     """Delete expired lease rows, recording each as ``expired`` when it lapsed; return how many went.
 

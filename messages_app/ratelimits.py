@@ -56,6 +56,7 @@ LIMITS: dict[str, Limit] = {
     "token_ip": Limit("MESSAGEBOARD_RATE_TOKENS", "Too many API token requests from your address."),
     "post_user": Limit("MESSAGEBOARD_RATE_POSTS", "You are posting messages faster than this board allows."),
     "save_user": Limit("MESSAGEBOARD_RATE_SAVES", "You are saving edits faster than this board allows."),
+    "diff_ip": Limit("MESSAGEBOARD_RATE_DIFFS", "You are asking for comparisons faster than this board allows."),
     "lease_user": Limit(
         "MESSAGEBOARD_RATE_LEASES", "You are opening messages for editing faster than this board allows."
     ),

@@ -361,6 +361,7 @@ class LineChanges:
     added: int
     exact: bool  # False: the exact line diff cost too much, and a coarser one is shown
     lines_not_shown: int  # lines of the diff past DIFF_MAX_SHOWN_LINES, left out of the hunks
+    line_endings_only: bool = False  # the texts differ, but only in line endings or a final newline
 
     @property
     def identical(self) -> bool:
@@ -413,7 +414,10 @@ def revision_changes(diff: RevisionDiff) -> LineChanges:
                 hunks.append(DiffHunk(skipped_before=group[0][1] - shown_until, lines=lines))
                 shown_until = group[-1][2]
     skipped_after = len(old_lines) - shown_until if hunks and not not_shown else 0
+    # splitlines() drops the line endings, so texts that differ only there compare equal.
+    line_endings_only = not hunks and diff.old.sha256 != diff.new.sha256
     return LineChanges(
+        line_endings_only=line_endings_only,
         hunks=hunks,
         skipped_after=skipped_after,
         removed=removed,

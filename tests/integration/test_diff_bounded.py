@@ -1,6 +1,7 @@
 """The diff page costs bounded work and memory whatever two versions hold (issue 11, "Diffs")."""
 
 import pytest
+from django.test import Client
 
 from messages_app import history_views, selectors, services
 from tests.support.diff_inputs import CASES, HOSTILE
@@ -91,3 +92,40 @@ def test_rendered_diffs_kept_in_this_process_stay_within_their_byte_budget(clien
     kept = history_views.DIFF_CHANGES_HTML.local()
     assert kept is not None and 0 < len(kept) < 8
     assert kept.bytes <= settings.MESSAGEBOARD_DIFF_CACHE_BYTES
+
+
+def test_diffs_not_computed_yet_are_rate_limited_per_address_and_cached_ones_are_not(client, alice, rate_limits):
+    rate_limits.MESSAGEBOARD_RATE_DIFFS = "2/minute"
+    message = services.message_create(author=alice, subject="Long history", body="v1\n")
+    for version in range(1, 4):
+        services.message_save_edit(
+            message_id=message.pk,
+            user=alice,
+            base_version=version,
+            lease_token=None,
+            subject=None,
+            body=f"v{version + 1}\n",
+        )
+    assert client.get(f"/messages/{message.pk}/diff/1/2/").status_code == 200
+    assert client.get(f"/messages/{message.pk}/diff/2/3/").status_code == 200
+    refused = client.get(f"/messages/{message.pk}/diff/3/4/")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "comparisons faster than this board allows" in refused.content.decode()
+    # Already computed: served from the cache, whatever the count.
+    assert client.get(f"/messages/{message.pk}/diff/1/2/").status_code == 200
+    # Another address has a count of its own.
+    assert Client(REMOTE_ADDR="198.51.100.7").get(f"/messages/{message.pk}/diff/3/4/").status_code == 200
+
+
+@pytest.mark.parametrize(("old", "new"), [("one\ntwo", "one\ntwo\n"), ("one\r\ntwo\r\n", "one\ntwo\n")])
+def test_versions_differing_only_in_line_endings_are_not_called_the_same_text(client, alice, old, new):
+    message_id = two_versions(alice, old, new)
+    html = client.get(f"/messages/{message_id}/diff/1/2/").content.decode()
+    assert "differ only in line endings" in html
+    assert "have the same text" not in html
+
+
+def test_a_version_compared_with_itself_is_the_same_text(client, alice):
+    message_id = two_versions(alice, "one\n", "two\n")
+    html = client.get(f"/messages/{message_id}/diff/2/2/").content.decode()
+    assert "have the same text" in html

@@ -358,3 +358,18 @@ def test_bulk_loads_leave_postgresql_fresh_statistics_and_sqlite_none(db):
                 cursor.execute("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'messages_app_message'")
                 assert cursor.fetchone()[0] == 0
     assert joins_one_page(captured_sql(lambda: selectors.message_list_page(limit=50))[0], 50) == []
+
+
+def test_a_members_message_page_costs_no_more_queries_than_its_authors(make_message, alice, bob):
+    # Which buttons to show asks the permission rules: a member who is not a moderator must be
+    # answered without looking permissions up.
+    message = make_message()
+    counts = {}
+    for user in (alice, bob):
+        client = Client()
+        client.force_login(user)
+        client.get(f"/messages/{message.pk}/")  # the session is cached from here on
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(f"/messages/{message.pk}/").status_code == 200
+        counts[user.username] = len(queries)
+    assert counts["bob"] == counts["alice"], counts

@@ -233,6 +233,9 @@ def test_the_clear_expired_leases_command_says_how_many_went(make_message, alice
     message = make_message()
     leases.lease_acquire(message_id=message.pk, user=alice)
     expire_leases(message=message)
+    call_command("clear_expired_leases", "--dry-run")
+    assert "1 expired lease would be cleared." in capsys.readouterr().out
+    assert EditLease.objects.exists()
     call_command("clear_expired_leases")
     assert "Cleared 1 expired lease." in capsys.readouterr().out
     assert not EditLease.objects.exists()

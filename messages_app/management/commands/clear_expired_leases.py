@@ -15,7 +15,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--batch", type=int, default=1000, help="Rows per transaction (default 1000).")
+        parser.add_argument("--dry-run", action="store_true", help="Say how many would go; delete nothing.")
 
-    def handle(self, *args, batch: int, **options) -> None:
+    def handle(self, *args, batch: int, dry_run: bool, **options) -> None:
+        if dry_run:
+            expired = leases.lease_count_expired()
+            self.stdout.write(f"{expired} expired lease{'' if expired == 1 else 's'} would be cleared.")
+            return
         cleared = leases.lease_clear_expired(batch=max(1, batch))
         self.stdout.write(self.style.SUCCESS(f"Cleared {cleared} expired lease{'' if cleared == 1 else 's'}."))
