@@ -90,7 +90,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.test import Client
 
-    from messages_app import history_views, selectors, services
+    from messages_app import history_selectors, history_views, services
     from tests.support.diff_inputs import CASES
 
     call_command("migrate", verbosity=0)
@@ -103,8 +103,8 @@ def main() -> None:
             services.message_save_edit(
                 message_id=message.pk, user=author, base_version=1, lease_token=None, subject=None, body=new
             )
-            diff = selectors.revision_diff(message_id=message.pk, old_version=1, new_version=2)
-            exact = selectors.revision_changes(diff).exact
+            diff = history_selectors.revision_diff(message_id=message.pk, old_version=1, new_version=2)
+            exact = history_selectors.revision_changes(diff).exact
             cases.append((name, size, message.pk, diff.cache_key, exact))
 
     client = Client()

@@ -162,6 +162,12 @@ else:
 MESSAGEBOARD_BODY_CACHE_BYTES = env_int("MESSAGEBOARD_BODY_CACHE_BYTES", 64 * 1024 * 1024)
 # Rendered comparisons of two versions (the diff page), kept the same way.
 MESSAGEBOARD_DIFF_CACHE_BYTES = env_int("MESSAGEBOARD_DIFF_CACHE_BYTES", 16 * 1024 * 1024)
+# Rendered message articles and list pages, always in each process (messages_app/pagecache.py),
+# Redis or not: a look-up there costs less than a round trip.
+MESSAGEBOARD_PAGE_CACHE_BYTES = env_int("MESSAGEBOARD_PAGE_CACHE_BYTES", 32 * 1024 * 1024)
+# A kept list page is shown at most this long: the bound if a process died between a change's
+# commit and moving the list generation (PostgreSQL), messages_app/pagecache.py.
+MESSAGEBOARD_LIST_CACHE_SECONDS = env_int("MESSAGEBOARD_LIST_CACHE_SECONDS", 60)
 
 # Sessions are read on every signed-in page: the cache answers, the database keeps them
 # across restarts and workers.

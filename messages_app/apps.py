@@ -6,5 +6,6 @@ class MessagesAppConfig(AppConfig):
     verbose_name = "Messages"
 
     def ready(self) -> None:
-        # Connects the receiver that ends a user's API tokens when their password changes.
-        from messages_app import tokens  # noqa: F401
+        # Connect the receivers that end a user's API tokens when their password changes, and
+        # that move the list generation when a user's name may have changed.
+        from messages_app import pagecache, tokens  # noqa: F401

@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from messages_app import permissions, ratelimits, selectors, services
+from messages_app import history_selectors, permissions, ratelimits, services
 from messages_app.errors import (
     AlreadyCurrent,
     InvalidInput,
@@ -34,7 +34,7 @@ def message_history(request: HttpRequest, message_id: int) -> HttpResponse:
         before = cursor_param(request, "before")
     except ValueError as error:
         return render(request, "400.html", {"detail": str(error)}, status=400)
-    page = selectors.revision_list(message_id=message_id, before=before)
+    page = history_selectors.revision_list(message_id=message_id, before=before)
     if not page.items and before is None:
         raise MessageNotFound()
     context = {"message_id": message_id, "page": page, "before": before}
@@ -48,8 +48,8 @@ def revision_detail(request: HttpRequest, message_id: int, version: int) -> Http
 
 
 def _revision_page(request: HttpRequest, message_id: int, version: int, *, notice: str = "", status: int = 200):
-    revision = selectors.revision_get(message_id=message_id, version=version)
-    body = selectors.revision_body(revision)
+    revision = history_selectors.revision_get(message_id=message_id, version=version)
+    body = history_selectors.revision_body(revision)
     context = {
         "message_id": message_id,
         "revision": revision,
@@ -112,7 +112,7 @@ def message_diff_pick(request: HttpRequest, message_id: int) -> HttpResponse:
 @require_GET
 @shows_domain_errors
 def message_diff(request: HttpRequest, message_id: int, old: int, new: int) -> HttpResponse:
-    diff = selectors.revision_diff(message_id=message_id, old_version=old, new_version=new)
+    diff = history_selectors.revision_diff(message_id=message_id, old_version=old, new_version=new)
     changes_html = DIFF_CHANGES_HTML.get(diff.cache_key)
     if changes_html is None:
         # Only a diff not computed yet costs real work, so only those count against the limit:
@@ -121,7 +121,7 @@ def message_diff(request: HttpRequest, message_id: int, old: int, new: int) -> H
             ratelimits.limit_address("diff_ip", request)
         except RateLimited as limited:
             return rate_limited_page(request, limited)
-        changes = selectors.revision_changes(diff)
+        changes = history_selectors.revision_changes(diff)
         changes_html = render_to_string(f"{DIFF_TEMPLATE}#changes", {"diff": diff, "changes": changes})
         DIFF_CHANGES_HTML.set(diff.cache_key, changes_html)
     # Our own template rendered it (escaped); the cache hands back a plain str.

@@ -15,6 +15,7 @@ from django.db.models import Case, Exists, F, Field, OuterRef, QuerySet, When
 from django.db.models.functions import Now
 from django.utils.dateparse import parse_datetime
 
+from messages_app import pagecache
 from messages_app.bodies import StoredBody
 from messages_app.errors import LEASE_MAX_HOLD, LeaseCooldown, LeaseHeld, LeaseLost, TooManyLeases
 from messages_app.models import EditLease, LeaseEvent, Message, Revision
@@ -187,16 +188,21 @@ def _grant_recording(grant: str, params: list, *, user) -> tuple | None:
         if not settings.MESSAGEBOARD_MAX_LEASES_PER_USER:
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
-                return cursor.fetchone()
+                row = cursor.fetchone()
+            _holder_shown(row)
+            return row
         # The statement's snapshot is taken when it starts: only a user's grants queued one
         # after the other each see the leases the earlier ones took.
         with transaction.atomic(savepoint=False), connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_LEASES, user.pk % 2**31])
             cursor.execute(sql, params)
-            return cursor.fetchone()
+            row = cursor.fetchone()
+            _holder_shown(row)
+            return row
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(grant, params)
         row = cursor.fetchone()
+        _holder_shown(row)
         if row is not None:
             message_id, holder_id, _expires_at, at, previous_holder_id = row
             if previous_holder_id is None:
@@ -212,6 +218,13 @@ def _grant_recording(grant: str, params: list, *, user) -> tuple | None:
                 ]
             _insert_events(cursor, events)
     return row
+
+
+def _holder_shown(granted: tuple | None) -> None:
+    # The list shows who is editing: a grant to someone new changes it, the holder's own new
+    # token does not (an expired holder's row, taken over, was no longer shown).
+    if granted is not None and granted[4] != granted[1]:
+        pagecache.list_changed()
 
 
 def _delete_recording(where: str, params: list, *, event: str, by_id: int | None = None) -> tuple[int, bool] | None:
@@ -233,12 +246,15 @@ def _delete_recording(where: str, params: list, *, event: str, by_id: int | None
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, event, by_id])
             row = cursor.fetchone()
+            if row is not None and row[1]:
+                pagecache.list_changed()  # a holder the list showed is gone
         return (row[0], bool(row[1])) if row else None
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(delete, params)
         row = cursor.fetchone()
         if row is not None and row[2]:
             _insert_events(cursor, [(row[0], event, row[1], by_id, row[3])])
+            pagecache.list_changed()
     return (row[1], bool(row[2])) if row else None
 
 
@@ -474,6 +490,7 @@ def save_publish(
             f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             [message_id, base_version + 1, row[0], stored.key, stored.size, stored.sha256, user.pk, at],
         )
+    pagecache.list_changed()
     return row[0]
 
 

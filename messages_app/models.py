@@ -141,3 +141,17 @@ class Token(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… (user {self.user_id})"
+
+
+class ListGeneration(models.Model):
+    """One row holding a number that moves whenever what the message list shows changes.
+
+    The list pages are cached per process under this number (messages_app/pagecache.py): a
+    change in any process moves it for all. PostgreSQL keeps the number in a sequence instead
+    (created by migration 0009), which many writers move at once without waiting on one row.
+    """
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"list generation {self.value}"

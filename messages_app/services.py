@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from messages_app import bodies, leases, permissions
+from messages_app import bodies, leases, pagecache, permissions
 from messages_app.errors import (
     BODY_EMPTY,
     NOT_TEXT,
@@ -29,13 +29,12 @@ from messages_app.errors import (
     NotAllowed,
     VersionConflict,
 )
+from messages_app.history_selectors import revision_body, revision_get
 from messages_app.leases import LeaseGrant
 from messages_app.models import Message, Revision
 from messages_app.selectors import (
     message_must_be_visible,
     message_state,
-    revision_body,
-    revision_get,
 )
 
 logger = logging.getLogger(__name__)
@@ -125,6 +124,7 @@ def message_create(*, author, subject: str, body: str) -> Message:
                 author=author,
                 created_at=now,
             )
+            pagecache.list_changed()
             block_done = True
     except BaseException:
         # Only an error inside the block surely rolled the row back; a failed commit may
@@ -262,6 +262,7 @@ def message_delete(*, message_id: int, user, base_version: int | None = None) ->
         if deleted:
             # The caller's own lease, if any, dies with the message (recorded as released).
             leases.lease_drop(message_id=message_id)
+            pagecache.list_changed()
     if deleted:
         return
     state = message_state(message_id=message_id)
@@ -286,11 +287,13 @@ def message_restore(*, message_id: int, user) -> bool:
         return False
     permissions.ensure_may_restore(user, author_id=state.author_id, deleted_by_id=state.deleted_by_id)
     # Only the delete that was checked is undone: a moderator deleting it again in between wins.
-    return bool(
-        Message.objects.filter(pk=message_id, deleted_at__isnull=False, deleted_by_id=state.deleted_by_id).update(
-            deleted_at=None, deleted_by=None
-        )
-    )
+    with transaction.atomic():
+        restored = Message.objects.filter(
+            pk=message_id, deleted_at__isnull=False, deleted_by_id=state.deleted_by_id
+        ).update(deleted_at=None, deleted_by=None)
+        if restored:
+            pagecache.list_changed()
+    return bool(restored)
 
 
 def message_protect(*, message_id: int, user) -> bool:

@@ -8,7 +8,9 @@ shared cache (Redis) keeps them out of the process, and one delete there reaches
 
 import sys
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Hashable
 
 from django.conf import settings
 from django.core.cache import caches
@@ -21,7 +23,9 @@ class BoundedTextCache:
 
     Each entry counts what it holds in memory (the text as Python stores it, its key and the
     bookkeeping), so a budget of 64 MiB holds about 250 texts of 256 KiB or thousands of small
-    ones; a text larger than the budget is never kept.
+    ones; a text larger than the budget is never kept. A key is a string or a tuple of plain
+    values (a tuple counts what each of its parts holds). An entry may carry the moment
+    (``time.time()``) it goes stale: read after it, it is dropped and None is returned.
     """
 
     # The ordered dict's link and slot, the entry tuple and its size: measured, rounded up.
@@ -29,7 +33,7 @@ class BoundedTextCache:
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._entries: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[str, int, float | None]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -41,31 +45,35 @@ class BoundedTextCache:
         """Return the memory the kept texts account for."""
         return self._bytes
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: Hashable) -> str | None:
         """Return a kept text, or None."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 return None
+            if entry[2] is not None and time.time() >= entry[2]:
+                del self._entries[key]
+                self._bytes -= entry[1]
+                return None
             self._entries.move_to_end(key)
             return entry[0]
 
-    def set(self, key: str, text: str) -> None:
-        """Keep a text, dropping the least recently read ones until the budget holds."""
-        cost = sys.getsizeof(text) + sys.getsizeof(key) + self.ENTRY_OVERHEAD
+    def set(self, key: Hashable, text: str, *, stale_at: float | None = None) -> None:
+        """Keep a text (until ``stale_at``, if given), dropping the least recently read ones until the budget holds."""
+        cost = sys.getsizeof(text) + _key_size(key) + self.ENTRY_OVERHEAD
         with self._lock:
             previous = self._entries.pop(key, None)
             if previous is not None:
                 self._bytes -= previous[1]
             if cost > self.budget:
                 return
-            self._entries[key] = (text, cost)
+            self._entries[key] = (text, cost, stale_at)
             self._bytes += cost
             while self._bytes > self.budget:
-                _key, (_text, dropped) = self._entries.popitem(last=False)
+                _key, (_text, dropped, _stale_at) = self._entries.popitem(last=False)
                 self._bytes -= dropped
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: Hashable) -> None:
         """Forget a text; a key that is not kept is not an error."""
         with self._lock:
             entry = self._entries.pop(key, None)
@@ -77,6 +85,15 @@ class BoundedTextCache:
         with self._lock:
             self._entries.clear()
             self._bytes = 0
+
+
+def _key_size(key: Hashable) -> int:
+    if isinstance(key, tuple):
+        return sys.getsizeof(key) + sum(_key_size(part) for part in key)
+    if hasattr(key, "__slots__") and not isinstance(key, (str, bytes, int, float)):
+        # A frozen dataclass row: what each of its fields holds.
+        return sys.getsizeof(key) + sum(_key_size(getattr(key, name)) for name in key.__slots__)
+    return sys.getsizeof(key)
 
 
 class TextCache:

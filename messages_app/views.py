@@ -10,13 +10,13 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from messages_app import permissions, ratelimits, selectors, services
-from messages_app.context_processors import site_urls_for_request
+from messages_app import pagecache, permissions, ratelimits, selectors, services
 from messages_app.errors import (
     DomainError,
     InvalidInput,
@@ -32,9 +32,10 @@ from messages_app.errors import (
     VersionConflict,
 )
 from messages_app.forms import MessageEditForm, MessageForm, SignupForm
-from messages_app.templatetags.board import message_article
 
 EDIT_TEMPLATE = "messages_app/message_edit.html"
+LIST_TEMPLATE = "messages_app/message_list.html"
+ARTICLE_TEMPLATE = "messages_app/message_article.html"
 WAIT_POLL_SECONDS = 5
 STALE_EDIT_FORM = (
     "This edit form lacks the version or lease it was opened with, so it cannot be saved. "
@@ -110,22 +111,40 @@ def message_list(request: HttpRequest) -> HttpResponse:
         before = cursor_param(request, "before")
     except ValueError as error:
         return render(request, "400.html", {"detail": str(error)}, status=400)
+    # What makes one list page differ from another, besides the list generation (pagecache.py).
+    signed_in, fragment_only = request.user.is_authenticated, bool(request.htmx)
+    html = pagecache.list_page(
+        (before, signed_in, fragment_only), lambda: _list_html(before, signed_in=signed_in, fragment_only=fragment_only)
+    )
+    if fragment_only:
+        return HttpResponse(html)
+    return render(request, "base.html", {"page_title": "Messages", "page_content": html})
+
+
+def _list_html(before: int | None, *, signed_in: bool, fragment_only: bool) -> tuple[str, float | None]:
+    """Render a list page (or its section alone) and say when its first lease runs out."""
     page = selectors.message_list_page(before=before)
-    template = "messages_app/message_list.html"
-    if request.htmx:
-        template += "#message-list"
-    context = {"page": page, "before": before, "list_url": reverse("messages_app:message-list")}
-    return render(request, template, context)
+    template = LIST_TEMPLATE + ("#message-list" if fragment_only else "")
+    html = render_to_string(template, {"page": page, "before": before, "signed_in": signed_in})
+    expiries = [message.lease_expires_at.timestamp() for message in page.items if message.lease_expires_at]
+    return html, min(expiries, default=None)
 
 
 @require_GET
 @shows_domain_errors
 def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     message = selectors.message_get(message_id=message_id)
-    body = selectors.message_body(message)
-    # Straight into the layout, its article written out in Python: on the board's most read
-    # page, {% extends %} and the article's template were much of its work.
-    article = message_article(message, body, user=request.user, messages_url=site_urls_for_request()["messages"])
+    buttons = {
+        "offers_edit": permissions.offers_edit(request.user, protected=message.protected),
+        "may_delete": permissions.may_delete(request.user, author_id=message.author_id, protected=message.protected),
+    }
+
+    def article_html() -> str:
+        body = selectors.message_body(message)
+        return render_to_string(ARTICLE_TEMPLATE, {"message": message, "body": body, **buttons})
+
+    # The row holds everything the article shows but the body, which its version names.
+    article = pagecache.article((message, *buttons.values()), article_html)
     return render(request, "base.html", {"page_title": message.subject, "page_content": article})
 
 

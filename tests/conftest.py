@@ -311,6 +311,7 @@ def insert_message_rows(author, count: int) -> list[int]:
     """
     from django.utils import timezone
 
+    from messages_app import pagecache
     from messages_app.models import Message
 
     now = timezone.now()
@@ -327,6 +328,7 @@ def insert_message_rows(author, count: int) -> list[int]:
         )
         for n in range(count)
     )
+    pagecache.list_changed()  # as the bulk commands do after loading rows
     return list(Message.objects.order_by("-id").values_list("id", flat=True))
 
 

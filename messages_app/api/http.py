@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.http import HttpResponse, HttpResponseNotModified
 
-from messages_app import selectors
+from messages_app import history_selectors, selectors
 from messages_app.api.errors import BAD_CURSOR, LEASE_TOKEN_EMPTY, ApiError
 from messages_app.errors import (
     LeaseLost,
@@ -20,8 +20,8 @@ from messages_app.leases import LeaseGrant
 MAX_ID = 2**63 - 1
 MAX_VERSION = 2**31 - 1
 MAX_PAGE = 200
-HISTORY_PAGE = selectors.HISTORY_PAGE_SIZE
-LEASE_EVENT_PAGE = selectors.LEASE_EVENT_PAGE_SIZE
+HISTORY_PAGE = history_selectors.HISTORY_PAGE_SIZE
+LEASE_EVENT_PAGE = history_selectors.LEASE_EVENT_PAGE_SIZE
 
 
 def etag(version: int) -> str:

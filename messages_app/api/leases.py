@@ -3,7 +3,7 @@
 from django.http import HttpRequest
 from ninja import Header, Path, Query, Router, Status
 
-from messages_app import ratelimits, selectors, services
+from messages_app import history_selectors, ratelimits, services
 from messages_app.api.http import (
     LEASE_EVENT_PAGE,
     MAX_ID,
@@ -104,5 +104,5 @@ def lease_events(
     cursor: str = Query(None, description="next_cursor of the previous page."),
 ):
     before = cursor_decode("e", cursor, maximum=MAX_ID)
-    page = selectors.lease_event_list(message_id=message_id, viewer=request.auth, before=before, limit=limit)
+    page = history_selectors.lease_event_list(message_id=message_id, viewer=request.auth, before=before, limit=limit)
     return {"items": [lease_event_out(e) for e in page.items], "next_cursor": cursor_encode("e", page.next_before)}

@@ -3,7 +3,7 @@
 from django.http import HttpRequest, HttpResponse
 from ninja import Header, Path, Query, Router
 
-from messages_app import permissions, ratelimits, selectors, services
+from messages_app import history_selectors, permissions, ratelimits, selectors, services
 from messages_app.api.http import (
     HISTORY_PAGE,
     MAX_ID,
@@ -46,7 +46,7 @@ def revision_list(
     cursor: str = Query(None, description="next_cursor of the previous page."),
 ):
     before = cursor_decode("r", cursor, maximum=MAX_VERSION)
-    page = selectors.revision_list(message_id=message_id, before=before, limit=limit)
+    page = history_selectors.revision_list(message_id=message_id, before=before, limit=limit)
     return {"items": [revision_out(r) for r in page.items], "next_cursor": cursor_encode("r", page.next_before)}
 
 
@@ -60,8 +60,8 @@ def revision_list(
 )
 def revision_get(request: HttpRequest, message_id: int = Path(..., ge=1, le=MAX_ID), version: int = Path(...)):
     # Any version that does not exist, 0 and numbers beyond any column included, is a 404.
-    revision = selectors.revision_get(message_id=message_id, version=version)
-    return {**revision_out(revision), "body": selectors.revision_body(revision)}
+    revision = history_selectors.revision_get(message_id=message_id, version=version)
+    return {**revision_out(revision), "body": history_selectors.revision_body(revision)}
 
 
 @router.post(

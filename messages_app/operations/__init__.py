@@ -6,6 +6,14 @@ millions of messages. One module per job; the names the commands use are here.
 """
 
 from messages_app.operations.common import CHUNK, Progress
+from messages_app.operations.export import ExportFailed, messages_export
+from messages_app.operations.importing import (
+    IMPORT_MAX_ID,
+    ImportRefused,
+    import_id_max,
+    import_version_max,
+    messages_import,
+)
 from messages_app.operations.purge import PurgeReport, message_purge_deleted
 from messages_app.operations.seed import messages_seed
 from messages_app.operations.storage import (
@@ -18,15 +26,6 @@ from messages_app.operations.storage import (
     storage_migrate,
     storage_repair_checksums,
     storage_verify,
-)
-from messages_app.operations.transfer import (
-    IMPORT_MAX_ID,
-    ExportFailed,
-    ImportRefused,
-    import_id_max,
-    import_version_max,
-    messages_export,
-    messages_import,
 )
 
 __all__ = [

@@ -4,10 +4,9 @@ from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from messages_app import bodies
+from messages_app import bodies, pagecache
 from messages_app.models import Message, Revision
-from messages_app.operations.common import Progress, no_progress
-from messages_app.operations.transfer import analyze_loaded, ensure_users, reset_sequences
+from messages_app.operations.common import Progress, analyze_loaded, ensure_users, no_progress, reset_sequences
 
 _SEED_VOCABULARY = """
 the board message edit lease version history save body file storage people read write reply thanks
@@ -79,6 +78,7 @@ def messages_seed(
                 # model instances at three times the cost of writing the files.
                 _insert_rows(Message, SEED_MESSAGE_FIELDS, message_rows)
                 _insert_rows(Revision, SEED_REVISION_FIELDS, revision_rows)
+                pagecache.list_changed()
             created += size
             progress(size)
     reset_sequences()

@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from messages_app import history_views, selectors, services
+from messages_app import history_selectors, history_views, services
 from tests.support.diff_inputs import CASES, HOSTILE
 
 pytestmark = pytest.mark.django_db
@@ -25,13 +25,13 @@ def two_versions(alice, old: str, new: str) -> int:
 def diffs_computed(monkeypatch) -> list[int]:
     """Record each time the page computes a diff instead of taking it from the cache."""
     computed: list[int] = []
-    compute = selectors.revision_changes
+    compute = history_selectors.revision_changes
 
     def counting(diff):
         computed.append(diff.old.message_id)
         return compute(diff)
 
-    monkeypatch.setattr(selectors, "revision_changes", counting)
+    monkeypatch.setattr(history_selectors, "revision_changes", counting)
     return computed
 
 
@@ -59,7 +59,7 @@ def test_a_diff_longer_than_a_page_lists_its_first_lines_and_counts_all(client, 
     lines = len(old.splitlines())
     assert f"{lines} lines removed" in html and f"{lines} lines added" in html
     shown = html.count('<del class="line">') + html.count('<ins class="line">')
-    assert shown == selectors.DIFF_MAX_SHOWN_LINES
+    assert shown == history_selectors.DIFF_MAX_SHOWN_LINES
     assert f"{2 * lines - shown} {NOT_SHOWN}" in html
 
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from messages_app import selectors, services
+from messages_app import history_selectors, selectors, services
 from messages_app.errors import (
     PROTECTED,
     AlreadyCurrent,
@@ -120,8 +120,8 @@ def carol_user(make_user):
 
 
 def changes(message_id: int, old_version: int, new_version: int):
-    return selectors.revision_changes(
-        selectors.revision_diff(message_id=message_id, old_version=old_version, new_version=new_version)
+    return history_selectors.revision_changes(
+        history_selectors.revision_diff(message_id=message_id, old_version=old_version, new_version=new_version)
     )
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from messages_app import leases, selectors, services
+from messages_app import history_selectors, leases, selectors, services
 from messages_app.models import EditLease, Message, Revision
 from messages_app.views import STALE_EDIT_FORM
 
@@ -371,5 +371,5 @@ def test_two_users_take_turns_and_history_shows_both_versions(alice_client, make
     post_save(second, message, token, version, body="v3 by dora")
     history = html(second.get(f"/messages/{message.pk}/history/"))
     assert "<td>dora</td>" in history and "<td>alice</td>" in history
-    assert [r.version for r in selectors.revision_list(message_id=message.pk).items] == [3, 2, 1]
+    assert [r.version for r in history_selectors.revision_list(message_id=message.pk).items] == [3, 2, 1]
     assert leases.lease_current(message_id=message.pk) is None

@@ -27,7 +27,7 @@ from django.db import NotSupportedError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from messages_app import leases, operations, selectors, services
+from messages_app import history_selectors, leases, operations, selectors, services
 from messages_app.models import Message
 from tests.conftest import insert_message_rows
 
@@ -238,7 +238,7 @@ def test_hot_queries_read_through_an_index(seeded_board):
         "list page": (lambda: selectors.message_list_page(), "messages_app_message"),
         "older list page": (lambda: selectors.message_list_page(before=middle), "messages_app_message"),
         "message": (lambda: selectors.message_get(message_id=middle), "messages_app_message"),
-        "history": (lambda: selectors.revision_list(message_id=middle), "messages_app_revision"),
+        "history": (lambda: history_selectors.revision_list(message_id=middle), "messages_app_revision"),
     }
     # The reader of plans sees a whole-table scan where there is one, so its silence means something.
     unindexed = captured_sql(lambda: list(Message.objects.filter(subject__contains="zz")[:50]))

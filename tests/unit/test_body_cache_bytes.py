@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from messages_app import bodies, selectors, services
+from messages_app import bodies, history_selectors, services
 from messages_app.models import Revision
 from messages_app.textcache import BoundedTextCache
 
@@ -106,7 +106,7 @@ def test_threads_reading_and_writing_at_once_never_break_the_budget_or_the_accou
         thread.join()
     assert failures == []
     assert kept.bytes <= budget
-    assert kept.bytes == sum(entry_cost for _text, entry_cost in kept._entries.values())
+    assert kept.bytes == sum(entry[1] for entry in kept._entries.values())
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_reading_many_distinct_large_revisions_keeps_the_process_within_the_budg
     try:
         before, _peak = tracemalloc.get_traced_memory()
         for revision in large_revisions:
-            assert len(selectors.revision_body(revision)) == revision.size
+            assert len(history_selectors.revision_body(revision)) == revision.size
         gc.collect()
         after, _peak = tracemalloc.get_traced_memory()
     finally:

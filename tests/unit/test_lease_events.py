@@ -6,7 +6,7 @@ import pytest
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from messages_app import leases, selectors, services
+from messages_app import history_selectors, leases, services
 from messages_app.errors import LEASE_EVENTS_NOT_ALLOWED, PROTECTED, LeaseHeld, LeaseLost, NotAllowed
 from messages_app.models import EditLease, LeaseEvent
 
@@ -199,7 +199,7 @@ def test_lease_events_read_newest_first_by_moderators_only(make_message, alice, 
     grant = services.message_lease_acquire(message_id=message.pk, user=alice)
     services.message_lease_release(message_id=message.pk, user=alice, token=grant.token)
 
-    page = selectors.lease_event_list(message_id=message.pk, viewer=mia)
+    page = history_selectors.lease_event_list(message_id=message.pk, viewer=mia)
     assert [(e.event, e.user_name, e.by_name) for e in page.items] == [
         ("released", "alice", None),
         ("acquired", "alice", None),
@@ -210,11 +210,11 @@ def test_lease_events_read_newest_first_by_moderators_only(make_message, alice, 
         ("acquired", "alice", None),
     ]
     assert page.next_before is None
-    first = selectors.lease_event_list(message_id=message.pk, viewer=mia, limit=3)
-    rest = selectors.lease_event_list(message_id=message.pk, viewer=mia, before=first.next_before, limit=10)
+    first = history_selectors.lease_event_list(message_id=message.pk, viewer=mia, limit=3)
+    rest = history_selectors.lease_event_list(message_id=message.pk, viewer=mia, before=first.next_before, limit=10)
     assert [e.pk for e in first.items + rest.items] == [e.pk for e in page.items]
     with pytest.raises(NotAllowed) as refused:
-        selectors.lease_event_list(message_id=message.pk, viewer=alice)
+        history_selectors.lease_event_list(message_id=message.pk, viewer=alice)
     assert str(refused.value) == LEASE_EVENTS_NOT_ALLOWED
 
 

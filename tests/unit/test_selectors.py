@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messages_app import leases, selectors, services
+from messages_app import history_selectors, leases, selectors, services
 from messages_app.errors import MessageGone, MessageNotFound, RevisionNotFound
 from messages_app.models import EditLease
 
@@ -101,7 +101,7 @@ def test_revision_list_is_newest_first_with_authors(make_message, alice, bob, dj
         message_id=message.pk, user=alice, base_version=2, lease_token=None, subject="three", body="3"
     )
     with django_assert_num_queries(1):
-        page = selectors.revision_list(message_id=message.pk)
+        page = history_selectors.revision_list(message_id=message.pk)
         rows = [(r.version, r.author_name, r.subject) for r in page.items]
     assert rows == [(3, "alice", "three"), (2, "bob", "two"), (1, "alice", "Hello")]
     assert page.next_before is None
@@ -113,18 +113,18 @@ def test_revision_list_pages_by_version(make_message, alice):
         services.message_save_edit(
             message_id=message.pk, user=alice, base_version=version, lease_token=None, subject=None, body=f"{version}"
         )
-    first = selectors.revision_list(message_id=message.pk, limit=2)
+    first = history_selectors.revision_list(message_id=message.pk, limit=2)
     assert [r.version for r in first.items] == [5, 4]
     assert first.next_before == 4
-    rest = selectors.revision_list(message_id=message.pk, before=4, limit=2)
+    rest = history_selectors.revision_list(message_id=message.pk, before=4, limit=2)
     assert [r.version for r in rest.items] == [3, 2]
-    last = selectors.revision_list(message_id=message.pk, before=2, limit=2)
+    last = history_selectors.revision_list(message_id=message.pk, before=2, limit=2)
     assert ([r.version for r in last.items], last.next_before) == ([1], None)
 
 
 def test_revision_list_of_an_unknown_message_is_not_found(db):
     with pytest.raises(MessageNotFound):
-        selectors.revision_list(message_id=999)
+        history_selectors.revision_list(message_id=999)
 
 
 def test_revision_get_returns_the_old_text(make_message, alice):
@@ -132,13 +132,13 @@ def test_revision_get_returns_the_old_text(make_message, alice):
     services.message_save_edit(
         message_id=message.pk, user=alice, base_version=1, lease_token=None, subject=None, body="new text"
     )
-    revision = selectors.revision_get(message_id=message.pk, version=1)
+    revision = history_selectors.revision_get(message_id=message.pk, version=1)
     assert (revision.version, revision.author_name) == (1, "alice")
-    assert selectors.revision_body(revision) == "old text"
+    assert history_selectors.revision_body(revision) == "old text"
     with pytest.raises(RevisionNotFound):
-        selectors.revision_get(message_id=message.pk, version=3)
+        history_selectors.revision_get(message_id=message.pk, version=3)
     with pytest.raises(MessageNotFound):
-        selectors.revision_get(message_id=999, version=1)
+        history_selectors.revision_get(message_id=999, version=1)
 
 
 def test_message_lease_names_the_holder_of_a_visible_message(make_message, bob):

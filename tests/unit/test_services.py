@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messages_app import bodies, leases, selectors, services
+from messages_app import bodies, history_selectors, leases, selectors, services
 from messages_app.errors import (
     BODY_EMPTY,
     NOT_TEXT,
@@ -153,7 +153,7 @@ def test_save_edit_publishes_the_next_version_at_a_new_key_and_keeps_the_old_fil
     assert body_files() == {message.body_key, current.body_key}
     assert body_storage.read(message.body_key) == b"one"
     assert selectors.message_body(current) == "two"
-    assert selectors.revision_body(revisions[0]) == "one"
+    assert history_selectors.revision_body(revisions[0]) == "one"
 
 
 def test_save_edit_without_release_keeps_the_lease_for_the_next_save(make_message, alice):
@@ -408,9 +408,9 @@ def test_deleted_message_is_gone_for_reading_editing_and_leasing(make_message, a
     with pytest.raises(MessageGone):
         services.message_lease_renew(message_id=message.pk, user=alice, token=token)
     with pytest.raises(MessageGone):
-        selectors.revision_list(message_id=message.pk)
+        history_selectors.revision_list(message_id=message.pk)
     with pytest.raises(MessageGone):
-        selectors.revision_get(message_id=message.pk, version=1)
+        history_selectors.revision_get(message_id=message.pk, version=1)
     assert not EditLease.objects.exists()
 
 

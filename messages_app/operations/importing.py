@@ -1,109 +1,32 @@
-"""Export every message with all its versions as JSON Lines; import such a file, validated as the services do."""
+"""Import a JSON Lines export, validated as the services validate a post or an edit.
+
+Apart from the export because the import is most of the work: parsing, the services' rules,
+the id and version ranges, and writing each batch all or nothing.
+"""
 
 import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TextIO
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.management.color import no_style
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
-from messages_app import bodies
+from messages_app import bodies, pagecache
 from messages_app.errors import InvalidInput
 from messages_app.models import Message, Revision
-from messages_app.operations.common import CHUNK, Progress, no_progress
+from messages_app.operations.common import (
+    CHUNK,
+    Progress,
+    analyze_loaded,
+    ensure_users,
+    no_progress,
+    reset_sequences,
+)
 from messages_app.services import body_validate, subject_validate
-
-
-def messages_export(*, out: TextIO, progress: Progress = no_progress) -> int:
-    """Write every message with all its revisions as JSON Lines; return how many."""
-    exported = 0
-    last_id = 0
-    while True:
-        messages = list(
-            Message.objects.filter(id__gt=last_id)
-            .order_by("id")
-            .values(
-                "id",
-                "subject",
-                "version",
-                "protected",
-                "created_at",
-                "updated_at",
-                "deleted_at",
-                author_name=F("author__username"),
-                updated_by_name=F("updated_by__username"),
-                deleted_by_name=F("deleted_by__username"),
-            )[:CHUNK]
-        )
-        if not messages:
-            return exported
-        last_id = messages[-1]["id"]
-        revisions: dict[int, list[dict]] = {}
-        for revision in (
-            Revision.objects.filter(message_id__in=[m["id"] for m in messages])
-            .order_by("message_id", "version")
-            .values(
-                "message_id",
-                "version",
-                "subject",
-                "body_key",
-                "size",
-                "sha256",
-                "created_at",
-                author_name=F("author__username"),
-            )
-        ):
-            revisions.setdefault(revision["message_id"], []).append(revision)
-        for message in messages:
-            record = {
-                "id": message["id"],
-                "subject": message["subject"],
-                "version": message["version"],
-                "author": message["author_name"],
-                "created_at": message["created_at"].isoformat(),
-                "updated_at": message["updated_at"].isoformat(),
-                "updated_by": message["updated_by_name"],
-                "deleted_at": message["deleted_at"].isoformat() if message["deleted_at"] else None,
-                "deleted_by": message["deleted_by_name"],
-                "protected": message["protected"],
-                "revisions": [
-                    {
-                        "version": revision["version"],
-                        "subject": revision["subject"],
-                        "author": revision["author_name"],
-                        "created_at": revision["created_at"].isoformat(),
-                        "size": revision["size"],
-                        "sha256": revision["sha256"],
-                        "body": _exported_body(message["id"], revision),
-                    }
-                    for revision in revisions.get(message["id"], [])
-                ],
-            }
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            exported += 1
-            progress(1)
-
-
-class ExportFailed(Exception):
-    """A body that cannot go into an export as it is: the export would not import again."""
-
-
-def _exported_body(message_id: int, revision: dict) -> str:
-    where = f"message {message_id} version {revision['version']}: its body file {revision['body_key']}"
-    try:
-        data = bodies.body_read_bytes(revision["body_key"])
-    except FileNotFoundError:
-        raise ExportFailed(f"{where} is missing; verify_storage lists every damaged file") from None
-    if hashlib.sha256(data).hexdigest() != revision["sha256"]:
-        raise ExportFailed(f"{where} does not match its sha256; verify_storage lists every damaged file")
-    return data.decode("utf-8")
 
 
 class ImportRefused(ValueError):
@@ -192,6 +115,7 @@ def _import_batch(batch: list[tuple[int, dict]], users: dict[str, int]) -> int:
             messages, revisions = _rows(parsed, keys, users)
             Message.objects.bulk_create(messages, batch_size=CHUNK)
             Revision.objects.bulk_create(revisions, batch_size=CHUNK)
+            pagecache.list_changed()
     except DatabaseError as error:
         _forget_import(written, users, known)
         lines = f"{parsed[0].number}-{parsed[-1].number}"
@@ -370,38 +294,3 @@ def _timestamp(value: str) -> datetime:
         # Every time the board records is aware; a naive one would be read in some zone or other.
         raise ValueError(f"a timestamp without a UTC offset: {value!r}")
     return parsed
-
-
-def ensure_users(names: set[str], users: dict[str, int]) -> None:
-    user_model = get_user_model()
-    field = user_model.USERNAME_FIELD
-    for user_id, name in user_model.objects.filter(**{f"{field}__in": names}).values_list("id", field):
-        users[name] = user_id
-    for name in sorted(names - users.keys()):
-        user = user_model(**{field: name})
-        # Imported people sign in only after resetting a password.
-        user.set_unusable_password()
-        user.save()
-        users[name] = user.pk
-
-
-def reset_sequences() -> None:
-    # Explicit ids leave PostgreSQL's sequence behind; the next post would collide.
-    statements = connection.ops.sequence_reset_sql(no_style(), [Message])
-    if statements:
-        with connection.cursor() as cursor:
-            for sql in statements:
-                cursor.execute(sql)
-
-
-def analyze_loaded() -> None:
-    """Refresh PostgreSQL's statistics of the tables a bulk load just filled.
-
-    Autovacuum comes round in its own time (and is off on some machines); until then the
-    planner plans the board's queries for the tables as they were before the load. SQLite is
-    left without statistics on purpose: with them it walks the whole table by id instead of
-    the index of visible messages, which costs as much only while few messages are deleted.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {Message._meta.db_table}, {Revision._meta.db_table}")

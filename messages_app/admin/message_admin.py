@@ -1,4 +1,4 @@
-"""Moderators' admin: find a message among millions, read it, and act on it through the services.
+"""The message in the admin: find one among millions, read it, and act on it through the services.
 
 Nothing here writes a message itself. The actions and the one editable field (protected)
 call the same services as the pages and the API, so every rule (the lease, "deleted before
@@ -8,199 +8,17 @@ LogEntry, and a broken lease also as a LeaseEvent.
 
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.admin.views.main import PAGE_VAR, ChangeList
-from django.core.paginator import Paginator
-from django.forms.models import BaseInlineFormSet
-from django.http import Http404
 from django.urls import reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
-from messages_app import leases, permissions, selectors, services
+from messages_app import permissions, selectors, services
 from messages_app.errors import DomainError, LeaseHeld, MessageGone
-from messages_app.models import LeaseEvent, Message, Revision
+from messages_app.models import Message
 
-admin.site.site_header = "Messageboard moderation"
-admin.site.site_title = "Messageboard moderation"
-admin.site.index_title = "Moderation"
-
-INLINE_ROWS = 50
-
-
-class NoCountPaginator(Paginator):
-    """A paginator that never counts: it fetches the asked-for page and one row more.
-
-    Its count is the rows before that page plus the rows fetched, so the admin links every
-    page up to this one, and the next page exactly when one exists. A COUNT(*) over a
-    million messages (or every row a search matches) would cost more than the page itself.
-    A page after the last one is not found (404).
-    """
-
-    def __init__(self, object_list, per_page, orphans=0, allow_empty_first_page=True, *, page_number=1) -> None:
-        super().__init__(object_list, per_page, orphans, allow_empty_first_page)
-        self.page_number = page_number
-
-    @cached_property
-    def _rows(self) -> list:
-        offset = (self.page_number - 1) * self.per_page
-        rows = list(self.object_list[offset : offset + self.per_page + 1])
-        if not rows and self.page_number > 1:
-            # Without a count, "no rows here" is the only sign of a page beyond the last.
-            # Django's admin would take the page for the first (one page of results) or
-            # redirect to "?e=1" (several).
-            raise Http404(f"There is no page {self.page_number} of this list.")
-        return rows
-
-    @cached_property
-    def count(self) -> int:
-        return (self.page_number - 1) * self.per_page + len(self._rows)
-
-    @property
-    def more_follow(self) -> bool:
-        """Whether rows exist beyond the fetched page (the count is then only a lower bound)."""
-        return len(self._rows) > self.per_page
-
-    def page(self, number):
-        number = self.validate_number(number)
-        if number != self.page_number:
-            return super().page(number)
-        return self._get_page(self._rows[: self.per_page], number, self)
-
-
-class NoCountChangeList(ChangeList):
-    def get_results(self, request) -> None:
-        super().get_results(request)
-        if not self.multi_page and not self.show_all:
-            # A single page: the paginator fetched its rows already, and the queryset the
-            # admin put in their place would fetch them a second time.
-            self.result_list = self.paginator.page(1).object_list
-
-
-class ModeratorsOnly:
-    """Admin access for moderators (permissions.may_enter_admin), whatever model permissions say."""
-
-    def has_module_permission(self, request) -> bool:
-        return permissions.may_enter_admin(request.user)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return permissions.may_enter_admin(request.user)
-
-
-class UncountedAdmin(ModeratorsOnly, admin.ModelAdmin):
-    """A change list that stays fast at millions of rows: no COUNT(*), no "show all"."""
-
-    show_full_result_count = False
-    list_per_page = 100
-    list_max_show_all = 0
-    # The selection counter offers "select all N", and N is not counted.
-    actions_selection_counter = False
-
-    def get_changelist(self, request, **kwargs):
-        return NoCountChangeList
-
-    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
-        raw = request.GET.get(PAGE_VAR, "1")
-        page_number = int(raw) if raw.isascii() and raw.isdigit() else 0
-        # A page whose rows would start past any integer the database takes as an OFFSET
-        # crashed the query (500): it is as much no page as "abc", "0" or "-1".
-        if page_number < 1 or not leases.fits_integer_column(page_number * per_page + 1):
-            raise Http404(f"There is no page {raw!r} of this list.")
-        return NoCountPaginator(queryset, per_page, orphans, allow_empty_first_page, page_number=page_number)
-
-
-class DeletedFilter(admin.SimpleListFilter):
-    title = "deleted"
-    parameter_name = "deleted"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Deleted"), ("no", "Not deleted")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(deleted_at__isnull=False)
-        if self.value() == "no":
-            return queryset.filter(deleted_at__isnull=True)
-        return queryset
-
-
-class LeasedNowFilter(admin.SimpleListFilter):
-    title = "leased now"
-    parameter_name = "leased"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Someone is editing"), ("no", "Nobody is editing")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(pk__in=leases.lease_held_message_ids())
-        if self.value() == "no":
-            return queryset.exclude(pk__in=leases.lease_held_message_ids())
-        return queryset
-
-
-class NewestFirstFormSet(BaseInlineFormSet):
-    """An inline's newest rows only: a message can have thousands of versions."""
-
-    def get_queryset(self):
-        if not hasattr(self, "_newest"):
-            self._newest = super().get_queryset().order_by("-pk")[:INLINE_ROWS]
-        return self._newest
-
-
-class ReadOnlyInline(ModeratorsOnly, admin.TabularInline):
-    formset = NewestFirstFormSet
-    extra = 0
-    max_num = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class RevisionInline(ReadOnlyInline):
-    model = Revision
-    verbose_name = "version"
-    verbose_name_plural = f"versions (the newest {INLINE_ROWS}; the history page lists every one)"
-    # Never the body: the inline lists versions; each one's text is a link away (its page).
-    fields = ("version", "subject", "author_name", "created_at", "size", "sha256", "page")
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("author")
-
-    @admin.display(description="author")
-    def author_name(self, revision: Revision) -> str:
-        return revision.author.get_username()
-
-    @admin.display(description="text")
-    def page(self, revision: Revision) -> str:
-        url = reverse("messages_app:revision-detail", args=[revision.message_id, revision.version])
-        return format_html('<a href="{}">read version {}</a>', url, revision.version)
-
-
-class LeaseEventInline(ReadOnlyInline):
-    model = LeaseEvent
-    verbose_name_plural = f"lease events (the newest {INLINE_ROWS})"
-    fields = ("at", "event", "user_name", "by_name")
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user", "by")
-
-    @admin.display(description="user")
-    def user_name(self, event: LeaseEvent) -> str:
-        return event.user.get_username()
-
-    @admin.display(description="by")
-    def by_name(self, event: LeaseEvent) -> str:
-        return event.by.get_username() if event.by_id else ""
+from .filters import DeletedFilter, LeasedNowFilter
+from .inlines import LeaseEventInline, RevisionInline
+from .pagination import UncountedAdmin
 
 
 @admin.register(Message)
@@ -445,40 +263,3 @@ def _name(message: Message) -> str:
 def _names(found: list[Message], *, most: int = 10) -> str:
     named = ", ".join(_name(message) for message in found[:most])
     return named + (f" and {len(found) - most} more" if len(found) > most else "")
-
-
-@admin.register(LeaseEvent)
-class LeaseEventAdmin(UncountedAdmin):
-    """Who held which message's lease, and when: read-only."""
-
-    list_display = ("at", "event", "message_link", "user_name", "by_name")
-    list_select_related = ("message", "user", "by")
-    list_filter = ("event", ("at", admin.DateFieldListFilter))
-    search_fields = ("user__username", "message__id__exact")
-    search_help_text = "A username (any part), or a message's id."
-    ordering = ("-id",)
-    sortable_by = ()
-    fields = ("at", "event", "message_link", "user_name", "by_name")
-    readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.display(description="user")
-    def user_name(self, event: LeaseEvent) -> str:
-        return event.user.get_username()
-
-    @admin.display(description="by")
-    def by_name(self, event: LeaseEvent) -> str:
-        return event.by.get_username() if event.by_id else ""
-
-    @admin.display(description="message")
-    def message_link(self, event: LeaseEvent) -> str:
-        url = reverse("admin:messages_app_message_change", args=[event.message_id])
-        return format_html('<a href="{}">#{} {}</a>', url, event.message_id, event.message.subject)

@@ -1,0 +1,207 @@
+"""Read queries of a message's past: its versions, the changes between two of them, and its lease events.
+
+Apart from selectors.py, which holds the current message's reads (the hot pages), so that each
+module keeps to one job; the visibility rules come from there.
+"""
+
+from dataclasses import dataclass
+
+from django.db.models import F
+
+from messages_app import bodies, diffs, permissions
+from messages_app.errors import MessageGone, MessageNotFound, RevisionNotFound
+from messages_app.leases import fits_integer_column
+from messages_app.models import LeaseEvent, Revision
+from messages_app.selectors import message_must_be_visible
+
+HISTORY_PAGE_SIZE = 100
+LEASE_EVENT_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionPage:
+    items: list[Revision]
+    next_before: int | None
+
+
+def revision_list(*, message_id: int, before: int | None = None, limit: int = HISTORY_PAGE_SIZE) -> RevisionPage:
+    """Return a message's versions newest first, older than version ``before`` when given."""
+    if not fits_integer_column(message_id):
+        raise MessageNotFound()
+    queryset = Revision.objects.filter(message_id=message_id).order_by("-version")
+    if before is not None:
+        queryset = queryset.filter(version__lt=before)
+    queryset = queryset.annotate(author_name=F("author__username"), message_deleted_at=F("message__deleted_at"))
+    rows = list(queryset[: limit + 1])
+    if not rows:
+        # Every message has a version 1, so no rows means no message (or an empty page).
+        message_must_be_visible(message_id)
+        return RevisionPage(items=[], next_before=None)
+    if rows[0].message_deleted_at is not None:
+        raise MessageGone()
+    items = rows[:limit]
+    return RevisionPage(items=items, next_before=items[-1].version if len(rows) > limit else None)
+
+
+def revision_get(*, message_id: int, version: int) -> Revision:
+    """Return one version of a message with its author's name and the message's current version."""
+    if not fits_integer_column(message_id):
+        raise MessageNotFound()
+    if version < 1 or not fits_integer_column(version, Revision._meta.get_field("version")):
+        message_must_be_visible(message_id)
+        raise RevisionNotFound()
+    revision = (
+        Revision.objects.filter(message_id=message_id, version=version)
+        .annotate(
+            author_name=F("author__username"),
+            message_deleted_at=F("message__deleted_at"),
+            message_version=F("message__version"),
+            message_protected=F("message__protected"),
+        )
+        .first()
+    )
+    if revision is None:
+        message_must_be_visible(message_id)
+        raise RevisionNotFound()
+    if revision.message_deleted_at is not None:
+        raise MessageGone()
+    return revision
+
+
+def revision_body(revision: Revision) -> str:
+    """Return the text of one version of a message."""
+    return bodies.body_read(revision.body_key)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseEventPage:
+    items: list[LeaseEvent]
+    next_before: int | None
+
+
+def lease_event_list(
+    *, message_id: int, viewer, before: int | None = None, limit: int = LEASE_EVENT_PAGE_SIZE
+) -> LeaseEventPage:
+    """Return a message's lease events newest first, older than event ``before`` when given.
+
+    Only moderators may read them: others get NotAllowed (after MessageNotFound or MessageGone).
+    """
+    if not fits_integer_column(message_id):
+        raise MessageNotFound()
+    message_must_be_visible(message_id)
+    permissions.ensure_may_read_lease_events(viewer)
+    # Each transition is recorded in the transaction that makes it, under the lease row's
+    # lock, so ids order one message's events as they happened.
+    queryset = LeaseEvent.objects.filter(message_id=message_id).order_by("-id")
+    if before is not None:
+        queryset = queryset.filter(id__lt=before)
+    queryset = queryset.annotate(user_name=F("user__username"), by_name=F("by__username"))
+    rows = list(queryset[: limit + 1])
+    items = rows[:limit]
+    return LeaseEventPage(items=items, next_before=items[-1].pk if len(rows) > limit else None)
+
+
+DIFF_CONTEXT_LINES = 3
+# Lines one diff page shows at most: a person reads no more, and rendering each costs time.
+DIFF_MAX_SHOWN_LINES = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class DiffLine:
+    kind: str  # "context", "removed" or "added"
+    text: str
+    old_number: int | None
+    new_number: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DiffHunk:
+    skipped_before: int  # unchanged lines left out before this hunk
+    lines: list[DiffLine]
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionDiff:
+    """Two versions of one message to compare; their line changes are computed on request."""
+
+    old: Revision
+    new: Revision
+
+    @property
+    def cache_key(self) -> str:
+        """Return what makes the changes between these versions differ: they never change."""
+        return f"{self.old.message_id}:{self.old.version}:{self.old.sha256}:{self.new.version}:{self.new.sha256}"
+
+
+@dataclass(frozen=True, slots=True)
+class LineChanges:
+    hunks: list[DiffHunk]
+    skipped_after: int
+    removed: int
+    added: int
+    exact: bool  # False: the exact line diff cost too much, and a coarser one is shown
+    lines_not_shown: int  # lines of the diff past DIFF_MAX_SHOWN_LINES, left out of the hunks
+    line_endings_only: bool = False  # the texts differ, but only in line endings or a final newline
+
+    @property
+    def identical(self) -> bool:
+        return not self.hunks
+
+
+def revision_diff(*, message_id: int, old_version: int, new_version: int) -> RevisionDiff:
+    """Return two versions of a message to compare, without reading their bodies."""
+    old = revision_get(message_id=message_id, version=old_version)
+    new = old if new_version == old_version else revision_get(message_id=message_id, version=new_version)
+    return RevisionDiff(old=old, new=new)
+
+
+def revision_changes(diff: RevisionDiff) -> LineChanges:
+    """Return the line changes from one version to the other, with a little unchanged context.
+
+    Bounded work whatever the texts: diffs.line_diff falls back to a coarser diff (``exact``
+    False) when the exact one would cost too much, and at most DIFF_MAX_SHOWN_LINES lines
+    are listed (the counts of removed and added lines stay exact).
+    """
+    old_lines = revision_body(diff.old).splitlines()
+    new_lines = old_lines if diff.new is diff.old else revision_body(diff.new).splitlines()
+    hunks: list[DiffHunk] = []
+    removed = added = 0
+    room = DIFF_MAX_SHOWN_LINES
+    not_shown = 0
+    shown_until = 0  # old lines up to here are in a hunk or counted as skipped
+    exact = True
+    if old_lines != new_lines:
+        line_diff = diffs.line_diff(old_lines, new_lines)
+        exact = line_diff.exact
+        for group in diffs.grouped_opcodes(line_diff.opcodes, DIFF_CONTEXT_LINES):
+            lines: list[DiffLine] = []
+            for tag, i1, i2, j1, j2 in group:
+                if tag == diffs.EQUAL:
+                    shown = min(i2 - i1, room)
+                    lines += [DiffLine("context", old_lines[i], i + 1, i - i1 + j1 + 1) for i in range(i1, i1 + shown)]
+                    not_shown += (i2 - i1) - shown
+                    room -= shown
+                    continue
+                removed += i2 - i1
+                added += j2 - j1
+                shown_removed = min(i2 - i1, room)
+                shown_added = min(j2 - j1, room - shown_removed)
+                lines += [DiffLine("removed", old_lines[i], i + 1, None) for i in range(i1, i1 + shown_removed)]
+                lines += [DiffLine("added", new_lines[j], None, j + 1) for j in range(j1, j1 + shown_added)]
+                not_shown += (i2 - i1) + (j2 - j1) - shown_removed - shown_added
+                room -= shown_removed + shown_added
+            if lines:
+                hunks.append(DiffHunk(skipped_before=group[0][1] - shown_until, lines=lines))
+                shown_until = group[-1][2]
+    skipped_after = len(old_lines) - shown_until if hunks and not not_shown else 0
+    # splitlines() drops the line endings, so texts that differ only there compare equal.
+    line_endings_only = not hunks and diff.old.sha256 != diff.new.sha256
+    return LineChanges(
+        line_endings_only=line_endings_only,
+        hunks=hunks,
+        skipped_after=skipped_after,
+        removed=removed,
+        added=added,
+        exact=exact,
+        lines_not_shown=not_shown,
+    )

@@ -1,0 +1,132 @@
+"""Rendered fragments of the board's two most read pages, kept per process, and when they go stale.
+
+- A message page's article is kept under everything it shows: the message's row (version,
+  body key, subject, names, times, lease holder and expiry, protection) and the buttons the
+  viewer's role decides. A new version, a lease taken or another role is another key, so
+  nothing is ever invalidated, and a hit reads neither the body nor a template.
+- A list page is kept under the *list generation*, a number that every change the list shows
+  moves (a post, a save, a delete or restore, a lease taken or given up, a renamed user), and
+  at most until the first lease it shows runs out (expiry moves no number).
+
+Both live in this process's memory within MESSAGEBOARD_PAGE_CACHE_BYTES: looking one up costs
+less than a query, while rendering them is most of what the pages cost (README "Performance").
+The generation is in the database, so a change made through any process or app server reaches
+every process's next list.
+"""
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.db import connection, transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from messages_app.models import ListGeneration
+from messages_app.textcache import BoundedTextCache
+
+GENERATION_TABLE = ListGeneration._meta.db_table
+# PostgreSQL: a sequence (migration 0009) moves without a row lock, so writers never queue on it.
+GENERATION_SEQUENCE = "messages_app_list_generation"
+
+_caches: dict[str, BoundedTextCache] = {}
+_caches_lock = threading.Lock()
+
+
+def _cache(name: str) -> BoundedTextCache:
+    cache = _caches.get(name)
+    if cache is None:
+        with _caches_lock:
+            # Articles and lists share the budget half and half: neither can push the other out.
+            cache = _caches.setdefault(name, BoundedTextCache(settings.MESSAGEBOARD_PAGE_CACHE_BYTES // 2))
+    return cache
+
+
+def _forget_caches(*, setting: str, **kwargs) -> None:
+    if setting in {"MESSAGEBOARD_PAGE_CACHE_BYTES", "CACHES", "DATABASES"}:
+        clear()
+
+
+setting_changed.connect(_forget_caches)
+
+
+def clear() -> None:
+    """Forget every kept fragment of this process."""
+    with _caches_lock:
+        _caches.clear()
+
+
+def article(key: Hashable, render: Callable[[], str]) -> str:
+    """Return the article kept under ``key`` (everything it shows), rendering and keeping it on a miss."""
+    cache = _cache("article")
+    html = cache.get(key)
+    if html is None:
+        html = render()
+        cache.set(key, html)
+    return html
+
+
+def list_page(key: Hashable, render: Callable[[], tuple[str, float | None]]) -> str:
+    """Return the list fragment kept under ``key`` and the current list generation.
+
+    ``render`` returns the HTML and the moment (``time.time()``) it goes stale regardless of
+    the generation, or None; it is called on a miss, after the generation was read, so a
+    change committed meanwhile is at worst kept under a number that has already moved on.
+    """
+    cache = _cache("list")
+    full_key = (list_generation(), key)
+    html = cache.get(full_key)
+    if html is None:
+        html, stale_at = render()
+        longest = time.time() + settings.MESSAGEBOARD_LIST_CACHE_SECONDS
+        cache.set(full_key, html, stale_at=longest if stale_at is None else min(stale_at, longest))
+    return html
+
+
+def list_generation() -> int:
+    """Return the list generation: one indexed read, cheaper than the list's own query."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SELECT last_value, is_called FROM {GENERATION_SEQUENCE}")
+            value, called = cursor.fetchone()
+            return value if called else 0
+        cursor.execute(f"SELECT value FROM {GENERATION_TABLE} WHERE id = 1")
+        row = cursor.fetchone()
+        return row[0] if row else 0
+
+
+def list_changed() -> None:
+    """Move the list generation: call it in the transaction that changes what a list page shows.
+
+    SQLite moves the row in that transaction (one writer at a time: the row costs no waiting),
+    so the number and the change become visible together. A PostgreSQL sequence moves at once,
+    whatever the transaction does later: a reader may keep the old list under the new number
+    before the change commits, so the number moves once more after the commit.
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            # An upsert: a flushed table (as tests between transactional cases) starts again at 1.
+            cursor.execute(
+                f"INSERT INTO {GENERATION_TABLE} (id, value) VALUES (1, 1) "
+                f"ON CONFLICT (id) DO UPDATE SET value = {GENERATION_TABLE}.value + 1"
+            )
+        return
+    _advance_sequence()
+    if connection.in_atomic_block:
+        # robust: the change has committed by then. A failure leaves lists kept at most
+        # MESSAGEBOARD_LIST_CACHE_SECONDS: logged, not turned into an error for a save that landed.
+        transaction.on_commit(_advance_sequence, robust=True)
+
+
+def _advance_sequence() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(%s)", [GENERATION_SEQUENCE])
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def _user_renamed(sender, instance, created: bool, update_fields=None, **kwargs) -> None:
+    # Lists show authors' and editors' names. A sign-in saves only last_login: no name changed.
+    if not created and (update_fields is None or "username" in update_fields):
+        list_changed()
