@@ -12,7 +12,8 @@ benchmarks/bench_settings.py, which mounts a bare view returning a constant stri
 yardstick every operation is divided by. Then, each phase for --seconds:
 
 - wrk (C, fast enough not to be the limit) on the bare view, the message page (random ids,
-  anonymous) and the list page (first page and keyset pages);
+  anonymous) and the list page (the first page, and older pages through the pager's links; and
+  at arbitrary keyset positions, pages no cache holds);
 - a Python driver (threads, one connection each; gunicorn's sync workers close every
   connection) for what needs a session and forms: the edit cycle (open the editor, which takes
   the lease, then save; the save's redirect to the message is not followed) with 1, 4 and 16
@@ -279,9 +280,15 @@ end
 WRK_PATHS = {
     "bare": f'"{BARE_PATH}"',
     "page": '"/messages/" .. math.random(%(low)d, %(high)d) .. "/"',
-    # Half the views are the first page, half an older page reached through the keyset cursor.
-    "list": '(math.random() < 0.5) and "/messages/" or ("/messages/?before=" .. math.random(%(low)d, %(high)d))',
+    # Half the views are the first page, half an older page reached as a reader does, through the
+    # pager's "Older" links: the page boundaries of the seeded board (ids high..low, 50 a page).
+    "list": '(math.random() < 0.5) and "/messages/" or ("/messages/?before=" .. '
+    "(%(high)d - %(page_size)d * math.random(1, %(pages)d) + 1))",
+    # The keyset cursor at any id: each a page no reader has asked for, which no cache holds.
+    "list-anywhere": '"/messages/?before=" .. math.random(%(low)d, %(high)d)',
 }
+PAGE_SIZE = 50  # the board's MESSAGEBOARD_PAGE_SIZE
+WARM_UP_SECONDS = 3
 
 
 @dataclass
@@ -552,11 +559,9 @@ def mixed_phase(
         client, rng = Client(port, session), random.Random(seed)
 
         def visit(tally):
-            path = (
-                "/messages/"
-                if rng.random() < 0.7
-                else f"/messages/?before={rng.randint(bounds['low'], bounds['high'])}"
-            )
+            # Older pages as the pager's links give them (see WRK_PATHS["list"]).
+            older = bounds["high"] - PAGE_SIZE * rng.randint(1, bounds["pages"]) + 1
+            path = "/messages/" if rng.random() < 0.7 else f"/messages/?before={older}"
             answer = tally.timed(client, "list page", "GET", path)
             if answer is not None and answer[0] != 200:
                 tally.error("list page", f"GET {path}: {answer[0]}")
@@ -661,7 +666,8 @@ def main() -> None:
         )
         sessions, own = prepared["sessions"], prepared["editable"]
         hot, save_message = own[-1], own[-2]
-        bounds = {"low": prepared["low"], "high": prepared["high"]}
+        bounds = {"low": prepared["low"], "high": prepared["high"], "page_size": PAGE_SIZE}
+        bounds["pages"] = max(1, (bounds["high"] - bounds["low"] + 1) // PAGE_SIZE - 1)
         database = "PostgreSQL" if prepared["vendor"] == "postgresql" else "SQLite"
         load = " ".join(f"{value:.2f}" for value in os.getloadavg())
         print(
@@ -700,6 +706,13 @@ def main() -> None:
             port = server.port
             bare = None
             medians: dict[str, list[float]] = defaultdict(list)
+            # Each worker's first requests compile templates and fill its caches: not what a
+            # board that has been up for a while does, so not measured.
+            warm = [kind for kind in ("bare", "page", "list") if kind in phases]
+            for kind in warm:
+                run_wrk(f"warm-up {kind}", kind, server, WARM_UP_SECONDS, args.connections, bounds, folder)
+            if warm:
+                print(f"\n(warmed up: {WARM_UP_SECONDS:g} s of each read-only phase, not counted)", flush=True)
             for round_number in range(1, args.rounds + 1):
                 suffix = f" (round {round_number})" if args.rounds > 1 else ""
                 if phases & {"bare", "page", "list"}:
@@ -721,6 +734,18 @@ def main() -> None:
                     medians["list page, req/s"].append(result.rate())
                     if bare:
                         medians["list page / bare view"].append(result.rate() / bare)
+                    print_row(result, bare)
+                    result = run_wrk(
+                        "list page at any ?before= (uncached)",
+                        "list-anywhere",
+                        server,
+                        args.seconds,
+                        args.connections,
+                        bounds,
+                        folder,
+                    )
+                    if bare:
+                        medians["list at any ?before= / bare view"].append(result.rate() / bare)
                     print_row(result, bare)
 
                 if "edit" in phases:

@@ -7,6 +7,8 @@
 - A list page is kept under the *list generation*, a number that every change the list shows
   moves (a post, a save, a delete or restore, a lease taken or given up, a renamed user), and
   at most until the first lease it shows runs out (expiry moves no number).
+- A visitor's whole page (the layout around one of those) is kept under its title, content and
+  address: signed in, or with a notice to show, the layout is rendered for the person.
 
 Both live in this process's memory within MESSAGEBOARD_PAGE_CACHE_BYTES: looking one up costs
 less than a query, while rendering them is most of what the pages cost (README "Performance").
@@ -39,8 +41,8 @@ def _cache(name: str) -> BoundedTextCache:
     cache = _caches.get(name)
     if cache is None:
         with _caches_lock:
-            # Articles and lists share the budget half and half: neither can push the other out.
-            cache = _caches.setdefault(name, BoundedTextCache(settings.MESSAGEBOARD_PAGE_CACHE_BYTES // 2))
+            # Articles, lists and visitors' pages share the budget in thirds: none pushes another out.
+            cache = _caches.setdefault(name, BoundedTextCache(settings.MESSAGEBOARD_PAGE_CACHE_BYTES // 3))
     return cache
 
 
@@ -61,6 +63,21 @@ def clear() -> None:
 def article(key: Hashable, render: Callable[[], str]) -> str:
     """Return the article kept under ``key`` (everything it shows), rendering and keeping it on a miss."""
     cache = _cache("article")
+    html = cache.get(key)
+    if html is None:
+        html = render()
+        cache.set(key, html)
+    return html
+
+
+def visitor_page(key: Hashable, render: Callable[[], str]) -> str:
+    """Return a visitor's whole page kept under ``key`` (its title, content and address), rendering it on a miss.
+
+    Signed out and with no notice waiting, the layout around a page differs only by the page's
+    address (the Log in link returns there). The content is the kept fragment itself, so its
+    text is hashed once and compared by identity: a new fragment is a new key.
+    """
+    cache = _cache("visitor")
     html = cache.get(key)
     if html is None:
         html = render()

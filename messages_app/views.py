@@ -118,7 +118,7 @@ def message_list(request: HttpRequest) -> HttpResponse:
     )
     if fragment_only:
         return HttpResponse(html)
-    return render(request, "base.html", {"page_title": "Messages", "page_content": html})
+    return board_page(request, title="Messages", content=html)
 
 
 def _list_html(before: int | None, *, signed_in: bool, fragment_only: bool) -> tuple[str, float | None]:
@@ -145,7 +145,17 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
 
     # The row holds everything the article shows but the body, which its version names.
     article = pagecache.article((message, *buttons.values()), article_html)
-    return render(request, "base.html", {"page_title": message.subject, "page_content": article})
+    return board_page(request, title=message.subject, content=article)
+
+
+def board_page(request: HttpRequest, *, title: str, content: str) -> HttpResponse:
+    """Render the layout (templates/base.html) around a page's content, kept whole for visitors."""
+    context = {"page_title": title, "page_content": content}
+    # len() reads the notices waiting without marking them shown.
+    if request.user.is_authenticated or len(flash.get_messages(request)):
+        return render(request, "base.html", context)
+    key = (title, content, request.get_full_path())
+    return HttpResponse(pagecache.visitor_page(key, lambda: render_to_string("base.html", context, request)))
 
 
 @login_required

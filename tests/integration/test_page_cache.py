@@ -9,7 +9,11 @@ import time
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.messages import constants
+from django.contrib.messages.storage.base import Message as Notice
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.db import connection, transaction
+from django.http import HttpRequest
 from django.test import Client
 
 from messages_app import leases, pagecache, services
@@ -231,3 +235,34 @@ def test_seeded_and_imported_messages_show_on_the_kept_list(client, listed, run_
     assert "No messages yet" in text(client.get("/messages/"))
     assert run_command("import_messages", str(exported), verbosity=0).code == 0
     assert "Kept subject" in text(client.get("/messages/"))
+
+
+# --- a visitor's whole page -------------------------------------------------------------------
+
+
+def test_a_visitors_kept_page_logs_in_back_to_its_own_address(client, make_message):
+    message = make_message()
+    url = f"/messages/{message.pk}/"
+    assert f"?next={url}" in text(client.get(url))
+    assert f"?next={url}%3Fsort%3Dold" in text(client.get(url + "?sort=old"))
+    assert f'?next={url}"' in text(client.get(url))
+
+
+def test_a_visitor_with_a_notice_waiting_sees_it_on_a_kept_page(client, make_message):
+    message = make_message()
+    url = f"/messages/{message.pk}/"
+    kept = text(client.get(url))
+    notices = CookieStorage(HttpRequest())
+    client.cookies["messages"] = notices._encode([Notice(constants.INFO, "Signed out: see you soon.")])
+    page = text(client.get(url))
+    assert "Signed out: see you soon." in page
+    assert "Signed out" not in text(client.get(url))  # shown once
+    assert text(client.get(url)) == kept
+
+
+def test_a_member_never_gets_a_visitors_kept_page(client, alice_client, make_message):
+    message = make_message()
+    url = f"/messages/{message.pk}/"
+    text(Client().get(url))
+    page = text(alice_client.get(url))
+    assert "Log out" in page and "?next=" not in page
