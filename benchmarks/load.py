@@ -340,6 +340,31 @@ def run_wrk(name: str, what: str, server: Server, seconds: float, connections: i
     )
 
 
+def run_wrk_interleaved(
+    kinds: list[tuple[str, str]], server: Server, seconds: float, connections: int, bounds: dict, folder: Path
+) -> dict[str, Result]:
+    """Run each (name, what) for ``seconds`` in all, in turns of one second; return their results by ``what``.
+
+    Requests, errors, durations and server CPU add up over the turns; the latency percentiles
+    are the medians of the turns' percentiles.
+    """
+    turns: dict[str, list[Result]] = defaultdict(list)
+    for _turn in range(max(1, round(seconds))):
+        for name, what in kinds:
+            turns[what].append(run_wrk(name, what, server, 1, connections, bounds, folder))
+    results = {}
+    for (name, what), parts in zip(kinds, turns.values(), strict=True):
+        results[what] = Result(
+            name,
+            requests=sum(part.requests for part in parts),
+            seconds=sum(part.seconds for part in parts),
+            percentiles=tuple(statistics.median(part.percentiles[i] for part in parts) for i in range(3)),
+            errors=sum(part.errors for part in parts),
+            server_cpu=sum(part.server_cpu for part in parts),
+        )
+    return results
+
+
 # --- the Python driver for signed-in users ----------------------------------------------------
 
 
@@ -717,36 +742,31 @@ def main() -> None:
                 suffix = f" (round {round_number})" if args.rounds > 1 else ""
                 if phases & {"bare", "page", "list"}:
                     print_header(f"Read-only pages (wrk, anonymous readers){suffix}")
-                if "bare" in phases:
-                    result = run_wrk("bare Django view", "bare", server, args.seconds, args.connections, bounds, folder)
-                    bare = result.rate()
+                # The read-only phases in alternating one-second slices, so that each page and the
+                # bare view it is divided by meet the same moments of a shared machine.
+                kinds = [("bare Django view", "bare")] if "bare" in phases else []
+                kinds += [("message page", "page")] if "page" in phases else []
+                if "list" in phases:
+                    kinds += [("list page", "list"), ("list page at any ?before= (uncached)", "list-anywhere")]
+                results = run_wrk_interleaved(kinds, server, args.seconds, args.connections, bounds, folder)
+                if "bare" in results:
+                    bare = results["bare"].rate()
                     medians["bare Django view, req/s"].append(bare)
-                    print_row(result, bare)
-                if "page" in phases:
-                    result = run_wrk("message page", "page", server, args.seconds, args.connections, bounds, folder)
+                    print_row(results["bare"], bare)
+                if "page" in results:
+                    result = results["page"]
                     peer = f"{PEER_PAGE_VIEWS} views/s → {result.rate() / PEER_PAGE_VIEWS:.2f}x"
                     medians["message page, req/s"].append(result.rate())
                     if bare:
                         medians["message page / bare view"].append(result.rate() / bare)
                     print_row(result, bare, peer)
-                if "list" in phases:
-                    result = run_wrk("list page", "list", server, args.seconds, args.connections, bounds, folder)
-                    medians["list page, req/s"].append(result.rate())
+                if "list" in results:
+                    medians["list page, req/s"].append(results["list"].rate())
                     if bare:
-                        medians["list page / bare view"].append(result.rate() / bare)
-                    print_row(result, bare)
-                    result = run_wrk(
-                        "list page at any ?before= (uncached)",
-                        "list-anywhere",
-                        server,
-                        args.seconds,
-                        args.connections,
-                        bounds,
-                        folder,
-                    )
-                    if bare:
-                        medians["list at any ?before= / bare view"].append(result.rate() / bare)
-                    print_row(result, bare)
+                        medians["list page / bare view"].append(results["list"].rate() / bare)
+                        medians["list at any ?before= / bare view"].append(results["list-anywhere"].rate() / bare)
+                    print_row(results["list"], bare)
+                    print_row(results["list-anywhere"], bare)
 
                 if "edit" in phases:
                     print_header(f"Edit cycle: open the editor (takes the lease) + save, one message each{suffix}")
