@@ -90,7 +90,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.test import Client
 
-    from messages_app import history_selectors, history_views, services
+    from messages_app import editing, history_selectors, history_views, services
     from tests.support.diff_inputs import CASES
 
     call_command("migrate", verbosity=0)
@@ -100,7 +100,7 @@ def main() -> None:
         for name, make in CASES.items():
             old, new = make(size)
             message = services.message_create(author=author, subject=f"{name} {size}", body=old)
-            services.message_save_edit(
+            editing.message_edit_save(
                 message_id=message.pk, user=author, base_version=1, lease_token=None, subject=None, body=new
             )
             diff = history_selectors.revision_diff(message_id=message.pk, old_version=1, new_version=2)

@@ -722,7 +722,7 @@ def main() -> None:
             tally_all.touched.add(save_message)
             ratio = saved["service_per_second"] / saved["raw_per_second"]
             raw_label = "raw: file (temp, fsync, rename, dir fsync) + sqlite3 UPDATE + INSERT"
-            service_label = f"services.message_save_edit on {database} (lease checked, revision, cache)"
+            service_label = f"editing.message_edit_save on {database} (lease checked, revision, cache)"
             print(f"{raw_label:78} {saved['raw_per_second']:7,.0f}/s")
             print(f"{service_label:78} {saved['service_per_second']:7,.0f}/s")
             print(f"ratio service / raw: {ratio:.2f}x (aim ≥ 0.5x)", flush=True)

@@ -34,7 +34,7 @@ from django.db import connection  # noqa: E402
 from django.db.models import Count, Exists, F, Max, Min, OuterRef  # noqa: E402
 from django.utils.dateparse import parse_datetime  # noqa: E402
 
-from messages_app import bodies, services  # noqa: E402
+from messages_app import bodies, editing  # noqa: E402
 from messages_app.models import EditLease, Message, Revision  # noqa: E402
 
 LOG = "bench_lease_log"
@@ -192,7 +192,7 @@ def save(args: dict) -> dict:
     user = get_user_model().objects.get(username=args["username"])
     message_id = args["message_id"]
     raw = RawSaves(Path(args["folder"]), message_id)
-    grant = services.message_lease_acquire(message_id=message_id, user=user)
+    grant = editing.message_lease_acquire(message_id=message_id, user=user)
     message = Message.objects.get(pk=message_id)
     version, subject = message.version, message.subject
     texts = [
@@ -211,7 +211,7 @@ def save(args: dict) -> dict:
                 if kind == "raw":
                     raw.save(text)
                 else:
-                    saved = services.message_save_edit(
+                    saved = editing.message_edit_save(
                         message_id=message_id,
                         user=user,
                         base_version=version,
@@ -223,7 +223,7 @@ def save(args: dict) -> dict:
                     acks.append([message_id, saved.version, saved.sha256])
                 done[kind] += 1
             spent[kind] += time.perf_counter() - started
-    services.message_lease_release(message_id=message_id, user=user, token=grant.token)
+    editing.message_lease_release(message_id=message_id, user=user, token=grant.token)
     return {
         "raw_per_second": done["raw"] / spent["raw"],
         "service_per_second": done["service"] / spent["service"],

@@ -2,6 +2,7 @@
 
 import contextlib
 import hashlib
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from django.core.files.storage import Storage, storages
 
 from messages_app.storage import SYNC_EACH_WRITE, ListedBody
 from messages_app.textcache import TextCache
+
+logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "messages"
 CACHE_PREFIX = "body:"
@@ -92,6 +95,18 @@ def body_delete(key: str) -> None:
     """
     body_uncache(key)
     messages_storage().delete(key)
+
+
+def body_delete_unpublished(key: str) -> None:
+    """Delete the file of a save or post that did not publish it, logging (not raising) a refusal.
+
+    The database never pointed at the file, so failing to delete it leaves only an orphan,
+    which verify_storage finds.
+    """
+    try:
+        body_delete(key)
+    except Exception:
+        logger.warning("could not delete unpublished body %s", key, exc_info=True)
 
 
 def body_listing(storage: Storage | None = None) -> Iterator[ListedBody]:

@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from messages_app import history_selectors, permissions, ratelimits, services
+from messages_app import editing, history_selectors, permissions, ratelimits
 from messages_app.errors import (
     AlreadyCurrent,
     InvalidInput,
@@ -72,7 +72,7 @@ def revision_restore(request: HttpRequest, message_id: int, version: int) -> Htt
         return _revision_page(request, message_id, version, notice=notice, status=400)
     try:
         ratelimits.limit_user("save_user", request.user, message_id=message_id)
-        saved = services.message_revert(
+        saved = editing.message_revert(
             message_id=message_id, user=request.user, version=version, base_version=base_version, lease_token=None
         )
     except LeaseHeld as held:

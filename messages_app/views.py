@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from messages_app import pagecache, permissions, ratelimits, selectors, services
+from messages_app import editing, pagecache, permissions, ratelimits, selectors, services
 from messages_app.errors import (
     DomainError,
     InvalidInput,
@@ -195,9 +195,9 @@ def _edit_context(message, form, *, lease_mode: str, lease=None, **extra) -> dic
 def _edit_page_or_wait(
     request: HttpRequest, message_id: int, *, kept: dict | None = None, notice: str = "", status: int = 200
 ):
-    """Take the lease and show the form (with kept text, if any), or show who holds it."""
+    """Open the editor (the form, with kept text if any), or show who holds the lease or why it is refused."""
     try:
-        grant = services.message_lease_acquire(message_id=message_id, user=request.user)
+        opened = editing.message_edit_open(message_id=message_id, user=request.user)
     except LeaseHeld as held:
         message = selectors.message_get(message_id=message_id)
         context = _edit_context(message, None, lease_mode="waiting", lease=held, kept=kept, notice=notice)
@@ -213,14 +213,12 @@ def _edit_page_or_wait(
         response = render(request, EDIT_TEMPLATE, context, status=403)
         response["Retry-After"] = str(refused.retry_after)
         return response
-    # Read after the lease is ours: no one else can publish a version now.
-    message = selectors.message_get(message_id=message_id)
-    current_body = selectors.message_body(message)
+    message = opened.message
     initial = {
         "subject": message.subject,
-        "body": current_body,
+        "body": opened.body,
         "base_version": message.version,
-        "lease_token": grant.token,
+        "lease_token": opened.lease.token,
     }
     if kept:
         initial.update(subject=kept["subject"], body=kept["body"])
@@ -229,9 +227,9 @@ def _edit_page_or_wait(
         message,
         form,
         lease_mode="holding",
-        lease=grant,
+        lease=opened.lease,
         notice=notice,
-        current_body=current_body if kept and kept["body"] != current_body else None,
+        current_body=opened.body if kept and kept["body"] != opened.body else None,
     )
     return render(request, EDIT_TEMPLATE, context, status=status)
 
@@ -268,7 +266,7 @@ def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
     kept = {"subject": data["subject"], "body": data["body"]}
     try:
         ratelimits.limit_user("save_user", request.user, message_id=message_id)
-        saved = services.message_save_edit(
+        saved = editing.message_edit_save(
             message_id=message_id,
             user=request.user,
             base_version=data["base_version"],
@@ -325,7 +323,7 @@ def lease_renew(request: HttpRequest, message_id: int) -> HttpResponse:
     """Extend the editor's lease (the edit page's heartbeat)."""
     context = {"message_id": message_id}
     try:
-        grant = services.message_lease_renew(
+        grant = editing.message_lease_renew(
             message_id=message_id, user=request.user, token=request.POST.get("lease_token", "")
         )
     except LeaseLost as lost:
@@ -344,7 +342,7 @@ def lease_release(request: HttpRequest, message_id: int) -> HttpResponse:
     if token:
         # Already gone (expired, taken over): releasing it is done either way.
         with contextlib.suppress(LeaseLost):
-            services.message_lease_release(message_id=message_id, user=request.user, token=token)
+            editing.message_lease_release(message_id=message_id, user=request.user, token=token)
     if request.POST.get("beacon"):
         return HttpResponse(status=204)
     flash.info(request, "Editing cancelled; nothing was changed.")

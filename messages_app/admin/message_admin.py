@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
-from messages_app import permissions, selectors, services
+from messages_app import editing, permissions, selectors, services
 from messages_app.errors import DomainError, LeaseHeld, MessageGone
 from messages_app.models import Message
 
@@ -174,7 +174,7 @@ class MessageAdmin(UncountedAdmin):
         broken, free, gone = [], [], []
         for message in queryset:
             try:
-                if services.message_lease_break(message_id=message.pk, user=request.user):
+                if editing.message_lease_break(message_id=message.pk, user=request.user):
                     broken.append(message)
                 else:
                     free.append(message)

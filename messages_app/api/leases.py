@@ -3,7 +3,7 @@
 from django.http import HttpRequest
 from ninja import Header, Path, Query, Router, Status
 
-from messages_app import history_selectors, ratelimits, services
+from messages_app import editing, history_selectors, ratelimits
 from messages_app.api.http import (
     LEASE_EVENT_PAGE,
     MAX_ID,
@@ -44,7 +44,7 @@ router = Router()
 )
 def lease_acquire(request: HttpRequest, message_id: int = Path(..., ge=1, le=MAX_ID)):
     ratelimits.limit_user("lease_user", request.auth, message_id=message_id)
-    grant = services.message_lease_acquire(message_id=message_id, user=request.auth)
+    grant = editing.message_lease_acquire(message_id=message_id, user=request.auth)
     return Status(201, grant_out(grant))
 
 
@@ -66,7 +66,7 @@ def lease_renew(
     lease_token: str = Header(..., alias="Lease-Token"),
 ):
     token = lease_token_from(lease_token)
-    return grant_out(services.message_lease_renew(message_id=message_id, user=request.auth, token=token))
+    return grant_out(editing.message_lease_renew(message_id=message_id, user=request.auth, token=token))
 
 
 @router.delete(
@@ -81,7 +81,7 @@ def lease_release(
     message_id: int = Path(..., ge=1, le=MAX_ID),
     lease_token: str = Header(None, alias="Lease-Token"),
 ):
-    services.message_lease_release(message_id=message_id, user=request.auth, token=lease_token_from(lease_token))
+    editing.message_lease_release(message_id=message_id, user=request.auth, token=lease_token_from(lease_token))
     return no_content()
 
 

@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Header, Path, Query, Router, Status
 
-from messages_app import permissions, ratelimits, selectors, services
+from messages_app import editing, permissions, ratelimits, selectors, services
 from messages_app.api.http import (
     MAX_ID,
     MAX_PAGE,
@@ -142,7 +142,7 @@ def message_body(
         **WRITE_ERRORS,
         **BODY_ERRORS,
     },
-    operation_id="message_update",
+    operation_id="message_edit_save",
     tags=["messages"],
     summary="Save a new version of a message",
     description=(
@@ -151,7 +151,7 @@ def message_body(
     ),
     openapi_extra={"responses": {200: {"headers": ETAG, "links": MESSAGE_LINKS}}},
 )
-def message_update(
+def message_edit_save(
     request: HttpRequest,
     edit: MessageEditIn,
     response: HttpResponse,
@@ -162,7 +162,7 @@ def message_update(
     current = selectors.message_get(message_id=message_id)
     permissions.ensure_may_edit(request.auth, protected=current.protected)
     ratelimits.limit_user("save_user", request.auth)
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message_id,
         user=request.auth,
         base_version=if_match_version(if_match, current.version),

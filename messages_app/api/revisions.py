@@ -3,7 +3,7 @@
 from django.http import HttpRequest, HttpResponse
 from ninja import Header, Path, Query, Router
 
-from messages_app import history_selectors, permissions, ratelimits, selectors, services
+from messages_app import editing, history_selectors, permissions, ratelimits, selectors
 from messages_app.api.http import (
     HISTORY_PAGE,
     MAX_ID,
@@ -99,7 +99,7 @@ def revision_revert(
     current = selectors.message_get(message_id=message_id)
     permissions.ensure_may_edit(request.auth, protected=current.protected)
     ratelimits.limit_user("save_user", request.auth)
-    services.message_revert(
+    editing.message_revert(
         message_id=message_id,
         user=request.auth,
         version=version,

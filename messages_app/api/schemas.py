@@ -138,7 +138,7 @@ MESSAGE_LINKS = {
     for name, operation, more in [
         ("read", "message_get", {}),
         ("readBody", "message_body", {}),
-        ("edit", "message_update", {"header.If-Match": "$response.header.ETag"}),
+        ("edit", "message_edit_save", {"header.If-Match": "$response.header.ETag"}),
         ("delete", "message_delete", {}),
         ("restore", "message_restore", {}),
         ("takeLease", "lease_acquire", {}),
@@ -154,7 +154,7 @@ LEASE_LINKS = {
     for name, operation in [("renew", "lease_renew"), ("release", "lease_release")]
 }
 LEASE_LINKS["save"] = {
-    "operationId": "message_update",
+    "operationId": "message_edit_save",
     "parameters": {"message_id": "$request.path.message_id", "header.Lease-Token": "$response.body#/token"},
 }
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.test import Client
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from messages_app import services, views
+from messages_app import editing, views
 from messages_app.models import EditLease
 
 # The board must work with nothing but the machine it runs on: serve it on 127.0.0.1.
@@ -88,13 +88,13 @@ def open_page(browser: Browser, live_server) -> Callable[..., Page]:
 def release_calls(monkeypatch) -> list[dict]:
     """Record every lease release the server carries out (Cancel, or the page's beacon)."""
     calls: list[dict] = []
-    original = services.message_lease_release
+    original = editing.message_lease_release
 
     def recording(**kwargs):
         calls.append(kwargs)
         return original(**kwargs)
 
-    monkeypatch.setattr(services, "message_lease_release", recording)
+    monkeypatch.setattr(editing, "message_lease_release", recording)
     return calls
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from messages_app import services
+from messages_app import editing
 from messages_app.models import Message
 from tests.browser.conftest import DESKTOP, PHONE
 
@@ -31,7 +31,7 @@ def no_overflow(page: Page, name: str) -> None:
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_a_member_compares_two_versions_and_restores_the_older(open_page, alice, bob, make_message, viewport):
     message = make_message(subject="Picnic", body=V1)
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=alice, base_version=1, lease_token=None, subject="Picnic!", body=V2
     )
     page = open_page(bob, viewport=viewport)

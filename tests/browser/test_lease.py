@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from messages_app import services
+from messages_app import editing
 from messages_app.models import EditLease, Message
 from tests.browser.conftest import lease_row, wait_until
 
@@ -179,7 +179,7 @@ def test_coming_back_to_the_edit_page_keeps_the_draft_beside_the_newer_version(o
     page.get_by_role("link", name="Messageboard").click()
     expect(page).to_have_url(re.compile(r"/messages/$"))
     assert wait_until(lambda: lease_row(message.pk) is None)
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=bob, base_version=1, lease_token=None, subject=None, body="Bob's version."
     )
 

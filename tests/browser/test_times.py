@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from messages_app import services
+from messages_app import editing, services
 from messages_app.models import Revision
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,7 +18,7 @@ TOKYO = {"timezone_id": "Asia/Tokyo", "locale": "en-US"}  # UTC+9 all year
 
 def test_a_lease_expiry_is_said_in_the_readers_time_and_in_words(open_page, make_message, alice, bob):
     message = make_message()
-    services.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
     page = open_page(bob, **TOKYO)
     page.goto(f"/messages/{message.pk}/edit/")
     expiry = page.locator("#lease-status time")
@@ -32,7 +32,7 @@ def test_a_lease_expiry_is_said_in_the_readers_time_and_in_words(open_page, make
 
 def test_recent_versions_read_as_so_long_ago_and_old_ones_as_a_local_date(open_page, make_message, alice):
     message = make_message()
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=alice, base_version=1, lease_token=None, subject=None, body="Second."
     )
     Revision.objects.filter(message=message, version=1).update(created_at=timezone.now() - timedelta(days=30))

@@ -47,7 +47,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models.functions import Now
 
-from messages_app import bodies, selectors, services
+from messages_app import bodies, editing, selectors
 from messages_app.errors import LeaseHeld, LeaseLost, VersionConflict
 from messages_app.models import Message
 
@@ -134,7 +134,7 @@ class Contender:
         while time.time() < deadline:
             requested_at = db_now()
             try:
-                granted = services.message_lease_acquire(message_id=self.message_id, user=self.user)
+                granted = editing.message_lease_acquire(message_id=self.message_id, user=self.user)
             except LeaseHeld:
                 self.refusals += 1
                 if self.rng.random() < 0.04:
@@ -193,13 +193,13 @@ class Contender:
         """Take the lease again as the same user; the first token must die."""
         requested_at = db_now()
         try:
-            granted = services.message_lease_acquire(message_id=self.message_id, user=self.user)
+            granted = editing.message_lease_acquire(message_id=self.message_id, user=self.user)
         except LeaseHeld:
             return None  # the first lease had expired and someone else took it
         self.log("end", token=grant.token, ended_at=requested_at, how="second-tab")
         second = self.granted(granted, requested_at)
         try:
-            services.message_lease_renew(message_id=self.message_id, user=self.user, token=grant.token)
+            editing.message_lease_renew(message_id=self.message_id, user=self.user, token=grant.token)
         except LeaseLost:
             pass
         else:
@@ -213,14 +213,14 @@ class Contender:
             time.sleep((until - now).total_seconds() + 0.002)
         self.log("walked-away", token=grant.token, expires_at=grant.expires_at)
         try:
-            services.message_lease_renew(message_id=self.message_id, user=self.user, token=grant.token)
+            editing.message_lease_renew(message_id=self.message_id, user=self.user, token=grant.token)
         except LeaseLost:
             return
         self.log("violation", text=f"a lease renewed after it expired at {grant.expires_at}")
 
     def renew(self, grant: Grant) -> None:
         try:
-            renewed = services.message_lease_renew(message_id=self.message_id, user=self.user, token=grant.token)
+            renewed = editing.message_lease_renew(message_id=self.message_id, user=self.user, token=grant.token)
         except LeaseLost:
             if (now := db_now()) < grant.expires_at:
                 self.log("violation", text=f"renewal refused at {now}, before the lease expired at {grant.expires_at}")
@@ -231,7 +231,7 @@ class Contender:
     def release(self, grant: Grant) -> None:
         ended_at = db_now()
         try:
-            services.message_lease_release(message_id=self.message_id, user=self.user, token=grant.token)
+            editing.message_lease_release(message_id=self.message_id, user=self.user, token=grant.token)
         except LeaseLost:
             if (now := db_now()) < grant.expires_at:
                 self.log("violation", text=f"release refused at {now}, before the lease expired at {grant.expires_at}")
@@ -252,7 +252,7 @@ class Contender:
         started_at = db_now()
         self.napper.until, self.napper.woke_at = nap, None
         try:
-            saved = services.message_save_edit(
+            saved = editing.message_edit_save(
                 message_id=self.message_id,
                 user=self.user,
                 base_version=base_version,

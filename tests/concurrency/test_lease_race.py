@@ -42,7 +42,7 @@ import pytest
 from django.db import connection
 from django.db.models.functions import Now
 
-from messages_app import bodies, leases, services
+from messages_app import bodies, editing, leases
 from messages_app.errors import LeaseHeld, LeaseLost, VersionConflict
 from messages_app.models import Message, Revision
 
@@ -112,7 +112,7 @@ def race(message_id: int, users: list, *, rounds: int = ROUNDS) -> RaceLog:
         text = f"thread {index} on top of version {base_version}\n" * (1 + len(log.grants) % 50)
         started_at = db_now()
         try:
-            saved = services.message_save_edit(
+            saved = editing.message_edit_save(
                 message_id=message_id,
                 user=user,
                 base_version=base_version,

@@ -33,7 +33,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from messages_app import bodies, services
+from messages_app import bodies, editing, services
 from messages_app.errors import MessageGone, MessageNotFound
 from messages_app.models import Message, Revision
 from messages_app.operations import message_purge_deleted
@@ -50,7 +50,7 @@ GIVE_UP_SECONDS = 20
 def deleted_long_ago(author) -> Message:
     """Post a message in two versions, delete it, and date the deletion before the purge's cut-off."""
     message = services.message_create(author=author, subject="to be purged, or not", body=BODIES[0])
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=author, base_version=1, lease_token=None, subject=None, body=BODIES[1]
     )
     services.message_delete(message_id=message.pk, user=author)

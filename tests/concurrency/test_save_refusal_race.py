@@ -12,7 +12,7 @@ tests/concurrency/test_lease_processes.py races real processes with the same rul
 
 import pytest
 
-from messages_app import leases, services
+from messages_app import editing, leases
 from messages_app.errors import LeaseHeld
 from messages_app.models import Message, Revision
 from tests.support.api import api_for
@@ -36,7 +36,7 @@ def lease_taken_around_the_publish(monkeypatch, bob):
 
 
 def save_without_a_lease(message, user):
-    return services.message_save_edit(
+    return editing.message_edit_save(
         message_id=message.pk, user=user, base_version=1, lease_token=None, subject=None, body="Saved without a lease."
     )
 
@@ -45,7 +45,7 @@ def test_a_lease_gone_again_before_the_refusal_is_explained_lets_the_save_throug
     make_message, alice, bob, monkeypatch, lease_taken_around_the_publish
 ):
     message = make_message()
-    explain = services._save_refusal
+    explain = editing._save_refusal
     calls: list[None] = []
 
     def released_in_between(**kwargs):
@@ -55,7 +55,7 @@ def test_a_lease_gone_again_before_the_refusal_is_explained_lets_the_save_throug
             leases.lease_release(message_id=message.pk, user=bob, token=grant.token)
         return explain(**kwargs)
 
-    monkeypatch.setattr(services, "_save_refusal", released_in_between)
+    monkeypatch.setattr(editing, "_save_refusal", released_in_between)
     saved = save_without_a_lease(message, alice)
     assert saved.version == 2
     assert Message.objects.get(pk=message.pk).version == 2

@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth.hashers import MD5PasswordHasher
 
-from messages_app import services
+from messages_app import editing
 from messages_app.models import Message
 
 
@@ -12,12 +12,12 @@ def board(make_message, alice, bob):
     """Three messages: #1 at version 3, #2 at version 1, #3 at version 2 (by bob)."""
     first = make_message(subject="first", body="one")
     for version, text in ((1, "one, edited"), (2, "one, edited twice")):
-        services.message_save_edit(
+        editing.message_edit_save(
             message_id=first.pk, user=alice, base_version=version, lease_token=None, subject=None, body=text
         )
     second = make_message(subject="second", body="two")
     third = make_message(subject="third", body="three")
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=third.pk, user=bob, base_version=1, lease_token=None, subject=None, body="three, by bob"
     )
     return [Message.objects.get(pk=m.pk) for m in (first, second, third)]

@@ -9,7 +9,8 @@ from django.test import Client
 from django.utils import timezone
 
 from messages_app import admin as board_admin
-from messages_app import services
+from messages_app import editing, services
+from messages_app.errors import LeaseLost
 from messages_app.models import EditLease, LeaseEvent, Message
 
 pytestmark = pytest.mark.django_db
@@ -37,11 +38,11 @@ def staff_client(make_user) -> Client:
 def board(make_message, alice, bob, mia):
     """A plain message, one bob is editing, a deleted one and a protected one."""
     plain = make_message(subject="Garden party", body="Bring <b>cake</b> & <script>alert(1)</script>")
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=plain.pk, user=bob, base_version=1, lease_token=None, subject=None, body="Version two."
     )
     leased = make_message(subject="Budget draft", author=bob)
-    services.message_lease_acquire(message_id=leased.pk, user=bob)
+    editing.message_lease_acquire(message_id=leased.pk, user=bob)
     deleted = make_message(subject="Old news")
     services.message_delete(message_id=deleted.pk, user=alice)
     protected = make_message(subject="House rules")
@@ -171,7 +172,7 @@ def test_the_list_query_count_does_not_grow_with_the_number_of_messages(
     def leased_message(n):
         message = make_message(subject=f"Message {n}")
         if n % 3 == 0:
-            services.message_lease_acquire(message_id=message.pk, user=bob)
+            editing.message_lease_acquire(message_id=message.pk, user=bob)
         return message
 
     pages = [{}, {"q": "message alice", "leased": "yes"}, {"deleted": "no", "protected__exact": "0"}]
@@ -196,7 +197,7 @@ def test_the_list_query_count_does_not_grow_with_the_number_of_messages(
 
 def test_the_change_page_shows_the_body_escaped_and_the_revisions_read_only(mod_client, board):
     message = board["plain"]
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk,
         user=services.Message.objects.get(pk=message.pk).author,
         base_version=2,
@@ -281,8 +282,8 @@ def test_break_lease_breaks_it_records_a_lease_event_and_a_log_entry(mod_client,
     assert any("Broke the lease of" in m and "Budget draft" in m for m in shown)
     assert any("Nobody was editing" in m and "Garden party" in m for m in shown)
     # The holder's next save is refused.
-    with pytest.raises(services.LeaseLost):
-        services.message_save_edit(
+    with pytest.raises(LeaseLost):
+        editing.message_edit_save(
             message_id=leased.pk, user=bob, base_version=1, lease_token=token, subject=None, body="Too late."
         )
 
@@ -336,14 +337,14 @@ def test_restore_brings_back_deleted_messages(mod_client, mia, board):
 @pytest.fixture
 def history(make_message, alice, bob, mia):
     message = make_message(subject="Watched")
-    services.message_lease_acquire(message_id=message.pk, user=alice)
-    services.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
     EditLease.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-    services.message_lease_acquire(message_id=message.pk, user=bob)
-    services.message_lease_break(message_id=message.pk, user=mia)
+    editing.message_lease_acquire(message_id=message.pk, user=bob)
+    editing.message_lease_break(message_id=message.pk, user=mia)
     other = make_message(subject="Elsewhere")
-    grant = services.message_lease_acquire(message_id=other.pk, user=bob)
-    services.message_lease_release(message_id=other.pk, user=bob, token=grant.token)
+    grant = editing.message_lease_acquire(message_id=other.pk, user=bob)
+    editing.message_lease_release(message_id=other.pk, user=bob, token=grant.token)
     return message, other
 
 

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
-from messages_app import services
+from messages_app import editing
 from messages_app.admin import UncountedAdmin
 from messages_app.models import LeaseEvent
 
@@ -34,7 +34,7 @@ def listed(request, monkeypatch, make_message, mia):
     for n in range(3):
         message = make_message(subject=f"Message {n}")
         if model_admin.model is LeaseEvent:
-            services.message_lease_acquire(message_id=message.pk, user=mia)
+            editing.message_lease_acquire(message_id=message.pk, user=mia)
     assert model_admin.model.objects.count() == 3
     return changelist(model_admin)
 

@@ -14,7 +14,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
-from messages_app import bodies, services
+from messages_app import bodies, editing, services
 from messages_app.models import Message
 
 pytestmark = [pytest.mark.django_db, pytest.mark.both_storages]
@@ -62,7 +62,7 @@ def test_a_new_version_gets_a_new_key_so_readers_never_see_stale_text(make_messa
     message = make_message(body="version one")
     assert "version one" in page(client, message)
     old_key = message.body_key
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=alice, base_version=1, lease_token=None, subject=None, body="version two"
     )
     current = Message.objects.get(pk=message.pk)
@@ -78,7 +78,7 @@ def test_a_new_version_gets_a_new_key_so_readers_never_see_stale_text(make_messa
 def test_a_new_version_read_on_another_app_server_is_not_stale_either(make_message, alice, client, opened_bodies):
     message = make_message(body="version one")
     assert "version one" in page(client, message)
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=alice, base_version=1, lease_token=None, subject=None, body="version two"
     )
     current = Message.objects.get(pk=message.pk)

@@ -6,7 +6,7 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 
-from messages_app import bodies, services
+from messages_app import bodies, editing, services
 from messages_app.models import EditLease, Message, Revision
 
 pytestmark = [pytest.mark.django_db, pytest.mark.both_storages]
@@ -23,7 +23,7 @@ TRICKY_BODIES = [
 
 
 def edit(message, user, body, version, subject=None):
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=user, base_version=version, lease_token=None, subject=subject, body=body
     )
 

@@ -12,7 +12,7 @@ import threading
 import pytest
 from django.db import DatabaseError, NotSupportedError, connection
 
-from messages_app import selectors, services
+from messages_app import editing, selectors, services
 from messages_app.models import Message, Revision
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.both_storages]
@@ -116,7 +116,7 @@ def test_failed_db_step_of_a_save_leaves_readers_the_old_version_and_no_new_file
     written_bodies.clear()
     failing_statements.install(step)
     with pytest.raises(DatabaseError, match=CRASH):
-        services.message_save_edit(
+        editing.message_edit_save(
             message_id=message.pk,
             user=alice,
             base_version=1,
@@ -141,11 +141,11 @@ def test_a_save_after_a_failed_one_publishes_normally(make_message, alice, faili
     message = make_message(body="v1")
     failing_statements.install("insert-revision")
     with pytest.raises(DatabaseError):
-        services.message_save_edit(
+        editing.message_edit_save(
             message_id=message.pk, user=alice, base_version=1, lease_token=None, subject=None, body="lost"
         )
     failing_statements.remove_all()
-    saved = services.message_save_edit(
+    saved = editing.message_edit_save(
         message_id=message.pk, user=alice, base_version=1, lease_token=None, subject=None, body="v2"
     )
     assert saved.version == 2

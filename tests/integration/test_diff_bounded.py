@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from messages_app import history_selectors, history_views, services
+from messages_app import editing, history_selectors, history_views, services
 from tests.support.diff_inputs import CASES, HOSTILE
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +15,7 @@ NOT_SHOWN = "more lines of this comparison not shown"
 
 def two_versions(alice, old: str, new: str) -> int:
     message = services.message_create(author=alice, subject="Compared", body=old)
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=alice, base_version=1, lease_token=None, subject=None, body=new
     )
     return message.pk
@@ -98,7 +98,7 @@ def test_diffs_not_computed_yet_are_rate_limited_per_address_and_cached_ones_are
     rate_limits.MESSAGEBOARD_RATE_DIFFS = "2/minute"
     message = services.message_create(author=alice, subject="Long history", body="v1\n")
     for version in range(1, 4):
-        services.message_save_edit(
+        editing.message_edit_save(
             message_id=message.pk,
             user=alice,
             base_version=version,

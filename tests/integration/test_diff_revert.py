@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from messages_app import history_selectors, selectors, services
+from messages_app import editing, history_selectors, selectors, services
 from messages_app.errors import (
     PROTECTED,
     AlreadyCurrent,
@@ -33,13 +33,13 @@ def edited(make_message, alice, bob):
 
 
 def save(message, user, *, base_version, body, subject=None, token=None):
-    return services.message_save_edit(
+    return editing.message_edit_save(
         message_id=message.pk, user=user, base_version=base_version, lease_token=token, subject=subject, body=body
     )
 
 
 def revert(message, user, version, *, base_version=3, token=None):
-    return services.message_revert(
+    return editing.message_revert(
         message_id=message.pk, user=user, version=version, base_version=base_version, lease_token=token
     )
 
@@ -86,7 +86,7 @@ def test_revert_follows_the_edit_rules(edited, alice, bob, carol_user):
         revert(edited, bob, 1, base_version=2)
     with pytest.raises(RevisionNotFound):
         revert(edited, bob, 9)
-    grant = services.message_lease_acquire(message_id=edited.pk, user=carol_user)
+    grant = editing.message_lease_acquire(message_id=edited.pk, user=carol_user)
     with pytest.raises(LeaseHeld):
         revert(edited, bob, 1)
     with pytest.raises(LeaseLost):
@@ -236,7 +236,7 @@ def test_restoring_from_the_page_is_refused_while_anyone_holds_the_lease(
     bob_client, edited, alice, bob, holder, body_files
 ):
     user = {"alice": alice, "bob": bob}[holder]
-    services.message_lease_acquire(message_id=edited.pk, user=user)
+    editing.message_lease_acquire(message_id=edited.pk, user=user)
     before, files = state(edited), body_files()
     response = bob_client.post(f"/messages/{edited.pk}/history/1/restore/", {"base_version": 3})
     assert response.status_code == 409

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messages_app import leases, services
+from messages_app import editing, leases, services
 from messages_app.errors import LEASE_MAX_HOLD, LeaseCooldown, LeaseLost, NotAllowed, TooManyLeases
 from messages_app.models import EditLease, LeaseEvent, Message
 from tests.support.api import assert_error
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def acquire(message, user):
-    return services.message_lease_acquire(message_id=message.pk, user=user)
+    return editing.message_lease_acquire(message_id=message.pk, user=user)
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_expired_and_released_leases_free_room_under_the_cap(six_messages, bob):
     grants = [acquire(message, bob) for message in six_messages[:5]]
     EditLease.objects.filter(message=six_messages[0]).update(expires_at=timezone.now() - timedelta(seconds=1))
     acquire(six_messages[5], bob)
-    services.message_lease_release(message_id=six_messages[1].pk, user=bob, token=grants[1].token)
+    editing.message_lease_release(message_id=six_messages[1].pk, user=bob, token=grants[1].token)
     acquire(six_messages[0], bob)
 
 
@@ -95,7 +95,7 @@ def test_a_lease_held_longer_than_the_longest_hold_is_not_renewed(make_message, 
     grant = acquire(message, bob)
     _taken_ago(message, settings.MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS + 5)
     with pytest.raises(LeaseLost) as lost:
-        services.message_lease_renew(message_id=message.pk, user=bob, token=grant.token)
+        editing.message_lease_renew(message_id=message.pk, user=bob, token=grant.token)
     assert str(lost.value) == LEASE_MAX_HOLD
 
 
@@ -103,29 +103,29 @@ def test_a_lease_within_the_longest_hold_renews(make_message, bob, settings):
     message = make_message()
     grant = acquire(message, bob)
     _taken_ago(message, settings.MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS - 60)
-    renewed = services.message_lease_renew(message_id=message.pk, user=bob, token=grant.token)
+    renewed = editing.message_lease_renew(message_id=message.pk, user=bob, token=grant.token)
     assert renewed.token == grant.token
 
 
 def test_the_holders_save_restarts_the_longest_hold(make_message, bob, settings):
     message = make_message()
     grant = acquire(message, bob)
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=bob, base_version=1, lease_token=grant.token, subject=None, body="Saved."
     )
     _taken_ago(message, settings.MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS + 5)
-    services.message_lease_renew(message_id=message.pk, user=bob, token=grant.token)
+    editing.message_lease_renew(message_id=message.pk, user=bob, token=grant.token)
 
 
 def test_someone_elses_save_does_not_restart_the_holders_hold(make_message, alice, bob, settings):
     message = make_message()
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=alice, base_version=1, lease_token=None, subject=None, body="Alice's."
     )
     grant = acquire(message, bob)
     _taken_ago(message, settings.MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS + 5)
     with pytest.raises(LeaseLost):
-        services.message_lease_renew(message_id=message.pk, user=bob, token=grant.token)
+        editing.message_lease_renew(message_id=message.pk, user=bob, token=grant.token)
 
 
 def test_the_api_renewal_past_the_longest_hold_is_409_lease_lost(make_message, bob, bob_api, settings):
@@ -164,7 +164,7 @@ def test_the_edit_page_heartbeat_past_the_longest_hold_offers_to_take_the_lease_
 def test_a_user_whose_lease_a_moderator_broke_cannot_take_it_back_during_the_cooldown(make_message, bob, mia, settings):
     message = make_message()
     acquire(message, bob)
-    services.message_lease_break(message_id=message.pk, user=mia)
+    editing.message_lease_break(message_id=message.pk, user=mia)
     with pytest.raises(LeaseCooldown) as refused:
         acquire(message, bob)
     assert 0 < refused.value.retry_after <= settings.MESSAGEBOARD_BREAK_COOLDOWN_SECONDS
@@ -174,7 +174,7 @@ def test_a_user_whose_lease_a_moderator_broke_cannot_take_it_back_during_the_coo
 def test_the_cooldown_binds_only_that_user_on_that_message(make_message, alice, bob, mia):
     message, other = make_message(), make_message(subject="Other")
     acquire(message, bob)
-    services.message_lease_break(message_id=message.pk, user=mia)
+    editing.message_lease_break(message_id=message.pk, user=mia)
     acquire(other, bob)
     acquire(message, alice)
 
@@ -182,7 +182,7 @@ def test_the_cooldown_binds_only_that_user_on_that_message(make_message, alice, 
 def test_after_the_cooldown_the_user_may_take_the_lease_again(make_message, bob, mia, settings):
     message = make_message()
     acquire(message, bob)
-    services.message_lease_break(message_id=message.pk, user=mia)
+    editing.message_lease_break(message_id=message.pk, user=mia)
     past = timezone.now() - timedelta(seconds=settings.MESSAGEBOARD_BREAK_COOLDOWN_SECONDS + 1)
     LeaseEvent.objects.filter(message=message, event=LeaseEvent.Kind.BROKEN).update(at=past)
     acquire(message, bob)
@@ -192,14 +192,14 @@ def test_a_cooldown_of_zero_turns_it_off(make_message, bob, mia, settings):
     settings.MESSAGEBOARD_BREAK_COOLDOWN_SECONDS = 0
     message = make_message()
     acquire(message, bob)
-    services.message_lease_break(message_id=message.pk, user=mia)
+    editing.message_lease_break(message_id=message.pk, user=mia)
     acquire(message, bob)
 
 
 def test_the_api_answers_403_lease_cooldown_with_retry_after(make_message, bob, bob_api, mia):
     message = make_message()
     bob_api.post(f"/api/messages/{message.pk}/lease")
-    services.message_lease_break(message_id=message.pk, user=mia)
+    editing.message_lease_break(message_id=message.pk, user=mia)
     response = bob_api.post(f"/api/messages/{message.pk}/lease")
     assert_error(response, 403, "lease_cooldown")
     assert int(response["Retry-After"]) > 0
@@ -217,12 +217,12 @@ def test_protecting_ends_a_members_lease_recorded_as_broken_by_the_moderator(mak
     assert (event.event, event.user, event.by) == (LeaseEvent.Kind.BROKEN, bob, mia)
     # Refused for the protection first (permission comes before the lease), writing nothing.
     with pytest.raises(NotAllowed):
-        services.message_save_edit(
+        editing.message_edit_save(
             message_id=message.pk, user=bob, base_version=1, lease_token=grant.token, subject=None, body="Mine."
         )
     # The mia, no longer kept out, edits the message.
     own = acquire(message, mia)
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=mia, base_version=1, lease_token=own.token, subject=None, body="Frozen."
     )
     assert Message.objects.get(pk=message.pk).version == 2

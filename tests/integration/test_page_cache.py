@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.test import Client
 
-from messages_app import leases, pagecache, services
+from messages_app import editing, leases, pagecache, services
 from messages_app.models import Message
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +51,7 @@ def test_a_post_shows_on_the_kept_list(client, listed, make_message):
 
 
 def test_a_save_shows_its_subject_and_version_on_the_kept_list(client, listed, alice):
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=listed.pk, user=alice, base_version=1, lease_token=None, subject="Saved subject", body="v2"
     )
     row = first_row(client)
@@ -74,7 +74,7 @@ def test_a_lease_taken_released_or_broken_shows_on_the_kept_list(client, listed,
     assert "badge editing" not in first_row(client)
     leases.lease_acquire(message_id=listed.pk, user=bob)
     assert "badge editing" in first_row(client)
-    services.message_lease_break(message_id=listed.pk, user=mia)
+    editing.message_lease_break(message_id=listed.pk, user=mia)
     assert "badge editing" not in first_row(client)
 
 
@@ -149,7 +149,7 @@ def test_a_kept_article_opens_no_body_file(client, make_message, opened_bodies):
 def test_a_new_version_replaces_the_kept_article(client, make_message, alice):
     message = make_message(body="First words.")
     assert "First words." in text(client.get(f"/messages/{message.pk}/"))
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=alice, base_version=1, lease_token=None, subject=None, body="Second words."
     )
     page = text(client.get(f"/messages/{message.pk}/"))
@@ -219,7 +219,7 @@ def test_a_flushed_generation_row_starts_again(alice, make_message):
     message = make_message(subject="Before the flush")
     client = Client()
     assert "Before the flush" in first_row(client)
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=alice, base_version=1, lease_token=None, subject="After", body="v2"
     )
     assert "After" in first_row(client)

@@ -7,7 +7,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from messages_app import bodies, leases, pagecache, services
+from messages_app import bodies, editing, leases, pagecache, services
 from messages_app.models import Message
 
 pytestmark = [pytest.mark.django_db, pytest.mark.both_storages]
@@ -26,9 +26,7 @@ def test_root_redirects_to_the_message_list(client):
 def test_list_shows_subject_author_updated_time_version_and_who_edits(client, make_message, bob, alice):
     quiet = make_message(subject="Quiet one")
     busy = make_message(subject="Busy one")
-    services.message_save_edit(
-        message_id=busy.pk, user=alice, base_version=1, lease_token=None, subject=None, body="v2"
-    )
+    editing.message_edit_save(message_id=busy.pk, user=alice, base_version=1, lease_token=None, subject=None, body="v2")
     leases.lease_acquire(message_id=busy.pk, user=bob)
     response = client.get("/messages/")
     assert response.status_code == 200
@@ -150,7 +148,7 @@ def test_detail_says_who_is_editing_and_until_when(client, make_message, bob):
 
 def test_detail_of_an_edited_message_names_the_last_editor(client, make_message, bob):
     message = make_message()
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=bob, base_version=1, lease_token=None, subject=None, body="bob's text"
     )
     page = html(client.get(f"/messages/{message.pk}/"))
@@ -160,7 +158,7 @@ def test_detail_of_an_edited_message_names_the_last_editor(client, make_message,
 
 def test_history_lists_every_version_newest_first_with_author_and_time(client, make_message, bob):
     message = make_message(subject="First subject")
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=bob, base_version=1, lease_token=None, subject="Second subject", body="two"
     )
     response = client.get(f"/messages/{message.pk}/history/")
@@ -177,7 +175,7 @@ def test_history_lists_every_version_newest_first_with_author_and_time(client, m
 
 def test_old_version_page_shows_that_versions_full_text(client, make_message, bob):
     message = make_message(subject="Old", body="the <old> text\nin two lines")
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=bob, base_version=1, lease_token=None, subject="New", body="the new text"
     )
     response = client.get(f"/messages/{message.pk}/history/1/")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from django.test import Client
 
-from messages_app import roles, services, tokens
+from messages_app import editing, roles, services, tokens
 from messages_app.models import Message
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +51,7 @@ class Board:
         services.message_delete(message_id=self.message.pk, user=self.users["author"])
 
     def lease_elsewhere(self) -> None:
-        services.message_lease_acquire(message_id=self.message.pk, user=self.holder)
+        editing.message_lease_acquire(message_id=self.message.pk, user=self.holder)
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def board(make_user, make_message, alice) -> Board:
     member, moderator, holder = (make_user(name) for name in ("bob", "mia", "carol"))
     roles.moderator_add(user=moderator)
     message = make_message(subject="Matrix", body="Version one.", author=author)
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=author, base_version=1, lease_token=None, subject=None, body="Version two."
     )
     users = {"member": member, "author": author, "moderator": moderator}

@@ -11,7 +11,7 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
-from messages_app import bodies, services
+from messages_app import bodies, editing, services
 from messages_app.models import Message, Revision
 from messages_app.operations import message_purge_deleted, storage_delete_orphans, storage_verify
 
@@ -22,7 +22,7 @@ AGE = timedelta(days=30)
 def purgeable(make_message, alice):
     """Two messages (one in two versions) deleted long before the purge's cut-off; return them."""
     first = make_message(subject="first", body="one")
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=first.pk, user=alice, base_version=1, lease_token=None, subject=None, body="one, edited"
     )
     second = make_message(subject="second", body="two")

@@ -27,7 +27,7 @@ from django.db import NotSupportedError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from messages_app import history_selectors, leases, operations, selectors, services
+from messages_app import editing, history_selectors, leases, operations, selectors
 from messages_app.models import Message
 from tests.conftest import insert_message_rows
 
@@ -55,7 +55,7 @@ def add_versions(message_id: int, editor, up_to: int) -> None:
     grant = leases.lease_acquire(message_id=message_id, user=editor)
     version = Message.objects.get(pk=message_id).version
     while version < up_to:
-        services.message_save_edit(
+        editing.message_edit_save(
             message_id=message_id,
             user=editor,
             base_version=version,

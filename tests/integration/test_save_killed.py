@@ -23,7 +23,7 @@ SAVE_THEN_HANG = textwrap.dedent(
     import sys, time, django
     django.setup()
     from django.contrib.auth import get_user_model
-    from messages_app import bodies, services
+    from messages_app import bodies, editing
 
     real_body_save = bodies.body_save
 
@@ -34,7 +34,7 @@ SAVE_THEN_HANG = textwrap.dedent(
 
     bodies.body_save = body_save_then_hang
     user = get_user_model().objects.get(username=sys.argv[2])
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=int(sys.argv[1]), user=user, base_version=1, lease_token=None,
         subject=None, body="the version that never was",
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from messages_app import bodies, history_selectors, services
+from messages_app import bodies, editing, history_selectors
 from messages_app.models import Revision
 from messages_app.textcache import BoundedTextCache
 
@@ -116,7 +116,7 @@ def large_revisions(make_message, alice, settings):
     message = make_message(body="0" * size)
     with bodies.batched_durability():
         for version in range(1, 300):
-            services.message_save_edit(
+            editing.message_edit_save(
                 message_id=message.pk,
                 user=alice,
                 base_version=version,

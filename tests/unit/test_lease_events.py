@@ -6,7 +6,7 @@ import pytest
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from messages_app import history_selectors, leases, services
+from messages_app import editing, history_selectors, leases, services
 from messages_app.errors import LEASE_EVENTS_NOT_ALLOWED, PROTECTED, LeaseHeld, LeaseLost, NotAllowed
 from messages_app.models import EditLease, LeaseEvent
 
@@ -25,30 +25,30 @@ def expire_leases(**filters) -> None:
 
 def test_taking_a_free_lease_records_acquired(make_message, alice):
     message = make_message()
-    services.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
     assert events(message) == [("acquired", "alice", None)]
 
 
 def test_the_holder_taking_it_again_records_one_replaced_row_not_also_acquired(make_message, alice):
     message = make_message()
-    services.message_lease_acquire(message_id=message.pk, user=alice)
-    services.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
     assert events(message) == [("acquired", "alice", None), ("replaced", "alice", None)]
 
 
 def test_the_holder_taking_back_its_own_lapsed_lease_is_replaced_too(make_message, alice):
     message = make_message()
-    services.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
     expire_leases(message=message)
-    services.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
     assert events(message) == [("acquired", "alice", None), ("replaced", "alice", None)]
 
 
 def test_taking_someone_elses_expired_lease_records_expired_for_them_then_acquired(make_message, alice, bob):
     message = make_message()
-    services.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
     expire_leases(message=message)
-    services.message_lease_acquire(message_id=message.pk, user=bob)
+    editing.message_lease_acquire(message_id=message.pk, user=bob)
     assert events(message) == [("acquired", "alice", None), ("expired", "alice", None), ("acquired", "bob", None)]
     expired, acquired = LeaseEvent.objects.filter(message=message).order_by("id")[1:]
     # Recorded when found: both rows are the grant's moment.
@@ -57,58 +57,58 @@ def test_taking_someone_elses_expired_lease_records_expired_for_them_then_acquir
 
 def test_a_refused_acquire_records_nothing(make_message, alice, bob):
     message = make_message()
-    services.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
     with pytest.raises(LeaseHeld):
-        services.message_lease_acquire(message_id=message.pk, user=bob)
+        editing.message_lease_acquire(message_id=message.pk, user=bob)
     assert events(message) == [("acquired", "alice", None)]
 
 
 def test_renewals_are_not_events(make_message, alice):
     message = make_message()
-    grant = services.message_lease_acquire(message_id=message.pk, user=alice)
+    grant = editing.message_lease_acquire(message_id=message.pk, user=alice)
     for _ in range(3):
-        services.message_lease_renew(message_id=message.pk, user=alice, token=grant.token)
+        editing.message_lease_renew(message_id=message.pk, user=alice, token=grant.token)
     assert events(message) == [("acquired", "alice", None)]
 
 
 def test_release_records_released(make_message, alice):
     message = make_message()
-    grant = services.message_lease_acquire(message_id=message.pk, user=alice)
-    services.message_lease_release(message_id=message.pk, user=alice, token=grant.token)
+    grant = editing.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_release(message_id=message.pk, user=alice, token=grant.token)
     assert events(message) == [("acquired", "alice", None), ("released", "alice", None)]
 
 
 def test_a_release_with_a_dead_token_records_nothing(make_message, alice):
     message = make_message()
-    old = services.message_lease_acquire(message_id=message.pk, user=alice)
-    services.message_lease_acquire(message_id=message.pk, user=alice)
+    old = editing.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
     with pytest.raises(LeaseLost):
-        services.message_lease_release(message_id=message.pk, user=alice, token=old.token)
+        editing.message_lease_release(message_id=message.pk, user=alice, token=old.token)
     assert events(message) == [("acquired", "alice", None), ("replaced", "alice", None)]
 
 
 def test_a_moderator_break_records_broken_with_the_moderator(make_message, alice, mia):
     message = make_message()
-    services.message_lease_acquire(message_id=message.pk, user=alice)
-    services.message_lease_release(message_id=message.pk, user=mia, token=None)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_release(message_id=message.pk, user=mia, token=None)
     assert events(message) == [("acquired", "alice", None), ("broken", "alice", "mia")]
     assert not EditLease.objects.filter(message=message).exists()
 
 
 def test_breaking_when_nobody_holds_the_lease_records_nothing(make_message, alice, mia):
     message = make_message()
-    assert services.message_lease_break(message_id=message.pk, user=mia) is False
-    services.message_lease_acquire(message_id=message.pk, user=alice)
+    assert editing.message_lease_break(message_id=message.pk, user=mia) is False
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
     expire_leases(message=message)
     # An expired row is nobody's lease: removing it is not a break.
-    assert services.message_lease_break(message_id=message.pk, user=mia) is False
+    assert editing.message_lease_break(message_id=message.pk, user=mia) is False
     assert events(message) == [("acquired", "alice", None)]
 
 
 def test_saving_from_the_edit_page_releases_the_lease_and_records_it(make_message, alice):
     message = make_message()
-    grant = services.message_lease_acquire(message_id=message.pk, user=alice)
-    services.message_save_edit(
+    grant = editing.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_edit_save(
         message_id=message.pk,
         user=alice,
         base_version=1,
@@ -122,8 +122,8 @@ def test_saving_from_the_edit_page_releases_the_lease_and_records_it(make_messag
 
 def test_a_save_that_keeps_the_lease_records_nothing(make_message, alice):
     message = make_message()
-    grant = services.message_lease_acquire(message_id=message.pk, user=alice)
-    services.message_save_edit(
+    grant = editing.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_edit_save(
         message_id=message.pk, user=alice, base_version=1, lease_token=grant.token, subject=None, body="Edited."
     )
     assert events(message) == [("acquired", "alice", None)]
@@ -131,14 +131,14 @@ def test_a_save_that_keeps_the_lease_records_nothing(make_message, alice):
 
 def test_deleting_a_message_under_ones_own_lease_records_it_released(make_message, alice):
     message = make_message()
-    services.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
     services.message_delete(message_id=message.pk, user=alice)
     assert events(message) == [("acquired", "alice", None), ("released", "alice", None)]
 
 
 def test_deleting_a_message_with_a_lapsed_lease_records_nothing_more(make_message, alice, bob):
     message = make_message()
-    services.message_lease_acquire(message_id=message.pk, user=bob)
+    editing.message_lease_acquire(message_id=message.pk, user=bob)
     expire_leases(message=message)
     services.message_delete(message_id=message.pk, user=alice)
     assert events(message) == [("acquired", "bob", None)]
@@ -148,12 +148,12 @@ def test_a_members_lease_on_a_protected_message_is_refused_and_not_recorded(make
     message = make_message()
     services.message_protect(message_id=message.pk, user=mia)
     with pytest.raises(NotAllowed) as refused:
-        services.message_lease_acquire(message_id=message.pk, user=bob)
+        editing.message_lease_acquire(message_id=message.pk, user=bob)
     assert str(refused.value) == PROTECTED
     # Even while a moderator holds it: the member hears "protected", not who is editing.
-    services.message_lease_acquire(message_id=message.pk, user=mia)
+    editing.message_lease_acquire(message_id=message.pk, user=mia)
     with pytest.raises(NotAllowed):
-        services.message_lease_acquire(message_id=message.pk, user=alice)
+        editing.message_lease_acquire(message_id=message.pk, user=alice)
     assert events(message) == [("acquired", "mia", None)]
 
 
@@ -162,7 +162,7 @@ def test_an_event_that_cannot_be_written_leaves_the_lease_untaken(make_message, 
     monkeypatch.setattr(leases, "EVENTS", "no_such_table")  # the event's INSERT fails
     # (The savepoint keeps the test's own transaction usable after the error on PostgreSQL.)
     with pytest.raises(DatabaseError), transaction.atomic():
-        services.message_lease_acquire(message_id=message.pk, user=alice)
+        editing.message_lease_acquire(message_id=message.pk, user=alice)
     # Same transaction (one statement on PostgreSQL): no lease without its event.
     assert not EditLease.objects.filter(message=message).exists()
 
@@ -170,20 +170,20 @@ def test_an_event_that_cannot_be_written_leaves_the_lease_untaken(make_message, 
 @pytest.mark.parametrize("transition", ["release", "break"])
 def test_a_lease_whose_event_cannot_be_written_stays_held(make_message, alice, mia, monkeypatch, transition):
     message = make_message()
-    grant = services.message_lease_acquire(message_id=message.pk, user=alice)
+    grant = editing.message_lease_acquire(message_id=message.pk, user=alice)
     monkeypatch.setattr(leases, "EVENTS", "no_such_table")
     with pytest.raises(DatabaseError), transaction.atomic():
         if transition == "release":
-            services.message_lease_release(message_id=message.pk, user=alice, token=grant.token)
+            editing.message_lease_release(message_id=message.pk, user=alice, token=grant.token)
         else:
-            services.message_lease_break(message_id=message.pk, user=mia)
+            editing.message_lease_break(message_id=message.pk, user=mia)
     assert EditLease.objects.get(message=message).token == grant.token
 
 
 def test_event_times_are_the_databases_clock(make_message, alice):
     message = make_message()
     before = timezone.now()
-    services.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
     event = LeaseEvent.objects.get(message=message)
     assert abs((event.at - before).total_seconds()) < 5
     assert event.at == EditLease.objects.get(message=message).acquired_at
@@ -191,13 +191,13 @@ def test_event_times_are_the_databases_clock(make_message, alice):
 
 def test_lease_events_read_newest_first_by_moderators_only(make_message, alice, bob, mia):
     message = make_message()
-    grant = services.message_lease_acquire(message_id=message.pk, user=alice)
-    services.message_lease_acquire(message_id=message.pk, user=alice)
+    grant = editing.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
     expire_leases(message=message)
-    services.message_lease_acquire(message_id=message.pk, user=bob)
-    services.message_lease_break(message_id=message.pk, user=mia)
-    grant = services.message_lease_acquire(message_id=message.pk, user=alice)
-    services.message_lease_release(message_id=message.pk, user=alice, token=grant.token)
+    editing.message_lease_acquire(message_id=message.pk, user=bob)
+    editing.message_lease_break(message_id=message.pk, user=mia)
+    grant = editing.message_lease_acquire(message_id=message.pk, user=alice)
+    editing.message_lease_release(message_id=message.pk, user=alice, token=grant.token)
 
     page = history_selectors.lease_event_list(message_id=message.pk, viewer=mia)
     assert [(e.event, e.user_name, e.by_name) for e in page.items] == [

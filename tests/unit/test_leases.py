@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messages_app import leases, services
+from messages_app import editing, leases, services
 from messages_app.errors import LeaseHeld, LeaseLost
 from messages_app.models import EditLease, LeaseEvent
 
@@ -55,7 +55,7 @@ def test_same_user_acquiring_again_gets_a_new_token_and_the_old_one_dies(make_me
     with pytest.raises(LeaseLost):
         leases.lease_release(message_id=message.pk, user=alice, token=old.token)
     with pytest.raises(LeaseLost):
-        services.message_save_edit(
+        editing.message_edit_save(
             message_id=message.pk, user=alice, base_version=1, lease_token=old.token, subject=None, body="x"
         )
     leases.lease_renew(message_id=message.pk, user=alice, token=new.token)
@@ -268,7 +268,7 @@ def test_the_save_state_sql_says_what_the_orm_says_in_every_state(make_message, 
     leases.lease_acquire(message_id=lapsed.pk, user=bob)
     expire_leases(message_id=lapsed.pk)
     services.message_protect(message_id=frozen.pk, user=mia)
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=frozen.pk, user=mia, base_version=1, lease_token=None, subject=None, body="Second."
     )
     services.message_delete(message_id=gone.pk, user=alice)
@@ -283,6 +283,6 @@ def test_a_lease_token_that_is_not_ascii_is_lease_lost_not_a_crash(make_message,
     message = make_message()
     leases.lease_acquire(message_id=message.pk, user=alice)
     with pytest.raises(LeaseLost):
-        services.message_save_edit(
+        editing.message_edit_save(
             message_id=message.pk, user=alice, base_version=1, lease_token="jeton-☕", subject=None, body="x"
         )

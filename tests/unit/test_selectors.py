@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messages_app import history_selectors, leases, selectors, services
+from messages_app import editing, history_selectors, leases, selectors, services
 from messages_app.errors import MessageGone, MessageNotFound, RevisionNotFound
 from messages_app.models import EditLease
 
@@ -94,10 +94,10 @@ def test_message_get_of_an_id_beyond_any_integer_is_not_found(db):
 
 def test_revision_list_is_newest_first_with_authors(make_message, alice, bob, django_assert_num_queries):
     message = make_message()
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=bob, base_version=1, lease_token=None, subject="two", body="2"
     )
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=alice, base_version=2, lease_token=None, subject="three", body="3"
     )
     with django_assert_num_queries(1):
@@ -110,7 +110,7 @@ def test_revision_list_is_newest_first_with_authors(make_message, alice, bob, dj
 def test_revision_list_pages_by_version(make_message, alice):
     message = make_message()
     for version in range(1, 5):
-        services.message_save_edit(
+        editing.message_edit_save(
             message_id=message.pk, user=alice, base_version=version, lease_token=None, subject=None, body=f"{version}"
         )
     first = history_selectors.revision_list(message_id=message.pk, limit=2)
@@ -129,7 +129,7 @@ def test_revision_list_of_an_unknown_message_is_not_found(db):
 
 def test_revision_get_returns_the_old_text(make_message, alice):
     message = make_message(body="old text")
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=message.pk, user=alice, base_version=1, lease_token=None, subject=None, body="new text"
     )
     revision = history_selectors.revision_get(message_id=message.pk, version=1)
@@ -194,7 +194,7 @@ def board_in_every_state(make_message, alice, bob, mia):
     _plain, edited, leased, lapsed, frozen, gone = (
         make_message(subject=name) for name in ("plain", "edited", "leased", "lapsed", "frozen", "gone")
     )
-    services.message_save_edit(
+    editing.message_edit_save(
         message_id=edited.pk, user=bob, base_version=1, lease_token=None, subject="edited!", body="By bob."
     )
     leases.lease_acquire(message_id=leased.pk, user=bob)

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messages_app import bodies, history_selectors, leases, selectors, services
+from messages_app import bodies, editing, history_selectors, leases, selectors, services
 from messages_app.errors import (
     BODY_EMPTY,
     NOT_TEXT,
@@ -36,7 +36,7 @@ def snapshot(message_id: int, body_files) -> tuple:
 
 
 def save(message, user, *, token=None, base_version=1, subject=None, body="Edited.", **extra):
-    return services.message_save_edit(
+    return editing.message_edit_save(
         message_id=message.pk,
         user=user,
         base_version=base_version,
@@ -48,7 +48,7 @@ def save(message, user, *, token=None, base_version=1, subject=None, body="Edite
 
 
 def acquire(message, user) -> str:
-    return services.message_lease_acquire(message_id=message.pk, user=user).token
+    return editing.message_lease_acquire(message_id=message.pk, user=user).token
 
 
 # Creating
@@ -207,7 +207,7 @@ def test_save_edit_against_a_version_beyond_any_integer_is_a_conflict_and_change
 
 def test_save_edit_of_an_id_beyond_any_integer_is_not_found_and_writes_nothing(alice, body_files):
     with pytest.raises(MessageNotFound):
-        services.message_save_edit(
+        editing.message_edit_save(
             message_id=10**30, user=alice, base_version=1, lease_token="t", subject=None, body="text"
         )
     assert body_files() == set()
@@ -277,7 +277,7 @@ def test_lease_less_save_succeeds_once_a_lease_has_expired(make_message, alice, 
 
 def test_saving_an_unknown_message_is_not_found_and_leaves_no_file(alice, body_files):
     with pytest.raises(MessageNotFound):
-        services.message_save_edit(message_id=999, user=alice, base_version=1, lease_token=None, subject=None, body="x")
+        editing.message_edit_save(message_id=999, user=alice, base_version=1, lease_token=None, subject=None, body="x")
     assert body_files() == set()
 
 
@@ -404,9 +404,9 @@ def test_deleted_message_is_gone_for_reading_editing_and_leasing(make_message, a
     with pytest.raises(MessageGone):
         save(message, alice, token=token)
     with pytest.raises(MessageGone):
-        services.message_lease_acquire(message_id=message.pk, user=alice)
+        editing.message_lease_acquire(message_id=message.pk, user=alice)
     with pytest.raises(MessageGone):
-        services.message_lease_renew(message_id=message.pk, user=alice, token=token)
+        editing.message_lease_renew(message_id=message.pk, user=alice, token=token)
     with pytest.raises(MessageGone):
         history_selectors.revision_list(message_id=message.pk)
     with pytest.raises(MessageGone):
@@ -447,16 +447,16 @@ def test_releasing_without_a_token_breaks_the_lease_for_moderators_only(make_mes
     message = make_message()
     acquire(message, alice)
     with pytest.raises(NotAllowed):
-        services.message_lease_release(message_id=message.pk, user=bob, token=None)
+        editing.message_lease_release(message_id=message.pk, user=bob, token=None)
     assert leases.lease_current(message_id=message.pk).holder == "alice"
-    services.message_lease_release(message_id=message.pk, user=mia, token=None)
+    editing.message_lease_release(message_id=message.pk, user=mia, token=None)
     assert leases.lease_current(message_id=message.pk) is None
 
 
 def test_lease_use_cases_on_an_unknown_message_are_not_found(alice):
     with pytest.raises(MessageNotFound):
-        services.message_lease_acquire(message_id=999, user=alice)
+        editing.message_lease_acquire(message_id=999, user=alice)
     with pytest.raises(MessageNotFound):
-        services.message_lease_renew(message_id=999, user=alice, token="x")
+        editing.message_lease_renew(message_id=999, user=alice, token="x")
     with pytest.raises(MessageNotFound):
-        services.message_lease_release(message_id=999, user=alice, token="x")
+        editing.message_lease_release(message_id=999, user=alice, token="x")

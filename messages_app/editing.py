@@ -1,0 +1,252 @@
+"""Editing a message: the edit page's and the API's use cases, from taking the lease to the save.
+
+- ``message_edit_open``: take the lease and read what is edited (the edit page's GET).
+- ``message_edit_save``: publish a new version under the save protocol (DESIGN.md): the body
+  file is written and made durable first, then one statement (``leases.save_publish``) moves
+  the message to it if the version and the lease still allow; a refused save writes nothing.
+- ``message_revert``: an old version saved again as the new one, by the same rules.
+- The lease calls around them: acquire, renew, release, and a moderator's break.
+
+Every hand-written statement these run is in ``leases.py``, beside the lease rules.
+"""
+
+import functools
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from messages_app import bodies, leases, permissions, selectors, services
+from messages_app.errors import (
+    PROTECTED,
+    AlreadyCurrent,
+    LeaseHeld,
+    LeaseLost,
+    MessageGone,
+    MessageNotFound,
+    NotAllowed,
+    VersionConflict,
+)
+from messages_app.history_selectors import revision_body, revision_get
+from messages_app.leases import LeaseGrant
+from messages_app.models import Message
+from messages_app.selectors import MessageRow, message_must_be_visible, message_state
+
+# A save refused by a lease that is gone a moment later is tried again this many times in all.
+SAVE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedEditor:
+    """What the edit form shows: the message as it is under the caller's new lease, and its body."""
+
+    message: MessageRow
+    body: str
+    lease: LeaseGrant
+
+
+@dataclass(frozen=True, slots=True)
+class SavedEdit:
+    message_id: int
+    version: int
+    subject: str
+    size: int
+    sha256: str
+    updated_at: datetime
+
+
+def message_edit_open(*, message_id: int, user) -> OpenedEditor:
+    """Take the message's lease for the user and read the message and its body under it.
+
+    Read after the lease is the user's: no one else can publish a version until it ends, so
+    the form starts from the version the save will be checked against. Raises what taking
+    the lease raises (LeaseHeld, TooManyLeases, LeaseCooldown, NotAllowed, MessageGone,
+    MessageNotFound).
+    """
+    grant = message_lease_acquire(message_id=message_id, user=user)
+    message = selectors.message_get(message_id=message_id)
+    return OpenedEditor(message=message, body=selectors.message_body(message), lease=grant)
+
+
+def message_edit_save(
+    *,
+    message_id: int,
+    user,
+    base_version: int,
+    lease_token: str | None,
+    subject: str | None,
+    body: str,
+    release_lease: bool = False,
+) -> SavedEdit:
+    """Publish a new version of a message, written by the caller from base_version.
+
+    With a lease token the caller must hold that valid lease; without one nobody may hold a
+    valid lease. Refused saves change nothing and raise VersionConflict, LeaseLost,
+    LeaseHeld, MessageGone or MessageNotFound.
+    """
+    if not leases.fits_integer_column(message_id):
+        raise MessageNotFound()
+    version_field = Message._meta.get_field("version")
+    if not all(leases.fits_integer_column(version, version_field) for version in (base_version, base_version + 1)):
+        # No version is that large: refused for whatever makes the message unsavable, or as stale.
+        refusal = _save_refusal(message_id=message_id, user=user, base_version=base_version, lease_token=lease_token)
+        raise refusal or VersionConflict()
+    # Checked cheaply before the file is written, so a save that would be refused writes
+    # nothing; the conditional UPDATE below stays the rule, for what changes in between.
+    refusal = _save_refusal(message_id=message_id, user=user, base_version=base_version, lease_token=lease_token)
+    if refusal is not None:
+        raise refusal
+    if subject is not None:
+        services.subject_validate(subject)
+    data = services.body_validate(body)
+    new_version = base_version + 1
+    now = timezone.now()
+    stored = bodies.body_save(message_id=message_id, version=new_version, data=data, text=body)
+    publish = functools.partial(
+        leases.save_publish,
+        message_id=message_id,
+        base_version=base_version,
+        lease_token=lease_token,
+        user=user,
+        subject=subject,
+        stored=stored,
+        now=now,
+    )
+    published = block_done = False
+    try:
+        for _attempt in range(SAVE_ATTEMPTS):
+            block_done = False
+            with transaction.atomic():
+                leases.lock_message_row(message_id)
+                published_subject = publish(protected=False)
+                if published_subject is None and permissions.is_moderator(user):
+                    # A protected message is frozen for everyone but moderators. Asked only after a
+                    # refusal: the permission look-up costs queries the usual save does not need.
+                    published_subject = publish(protected=True)
+                published = published_subject is not None
+                if published:
+                    subject = published_subject
+                    if release_lease and lease_token:
+                        leases.lease_release_published(message_id=message_id, token=lease_token)
+                block_done = True
+            if published:
+                break
+            refusal = _save_refusal(
+                message_id=message_id, user=user, base_version=base_version, lease_token=lease_token
+            )
+            if refusal is not None:
+                raise refusal
+            # Every condition holds again: the lease that refused the statement was released or
+            # ran out since. The request as sent is valid now, so it is tried again rather than
+            # refused for a lease it never named.
+        else:
+            raise LeaseLost() if lease_token else LeaseHeld("another user", timezone.now())
+    finally:
+        # An error inside the block rolled the row back, so the file was never published
+        # either. Only a failed commit keeps it: the commit may have landed all the same.
+        if not (published and block_done):
+            bodies.body_delete_unpublished(stored.key)
+    return SavedEdit(message_id, new_version, subject, stored.size, stored.sha256, now)
+
+
+def _save_refusal(*, message_id: int, user, base_version: int, lease_token: str | None) -> Exception | None:
+    """Return why a save of this request would be refused now, or None if it would be accepted.
+
+    The order is the API's: the message exists, is not deleted, the user may edit it, then
+    the version, then the lease the request names (or, naming none, that nobody holds one).
+    """
+    state = leases.save_state(message_id=message_id)
+    if state is None:
+        return MessageNotFound()
+    if state.deleted:
+        return MessageGone()
+    if state.protected and not permissions.may_edit(user, protected=True):
+        return NotAllowed(PROTECTED)
+    if state.version != base_version:
+        return VersionConflict(state.version)
+    if lease_token:
+        held = state.lease_holder_id == user.pk and state.lease_token is not None
+        # Bytes: compare_digest refuses str with anything but ASCII, and a client sends what it likes.
+        sent = lease_token.encode("utf-8", "surrogatepass")
+        if not (held and secrets.compare_digest(state.lease_token.encode(), sent)):
+            return LeaseLost()
+        return None
+    if state.lease_holder_id is not None:
+        holder = leases.lease_current(message_id=message_id)
+        return LeaseHeld(holder.holder, holder.expires_at) if holder else None
+    return None
+
+
+def message_revert(*, message_id: int, user, version: int, base_version: int, lease_token: str | None) -> SavedEdit:
+    """Publish an old version's subject and body as a new version by the user.
+
+    History is never rewritten: the old version is copied forward. The rules are an edit's
+    (message_edit_save publishes it), and reverting to the current version is refused with
+    AlreadyCurrent.
+    """
+    state = message_state(message_id=message_id)
+    # Permission right after the message is found: which version is named tells nothing.
+    permissions.ensure_may_edit(user, protected=state.protected)
+    revision = revision_get(message_id=message_id, version=version)
+    if version == revision.message_version:
+        raise AlreadyCurrent()
+    return message_edit_save(
+        message_id=message_id,
+        user=user,
+        base_version=base_version,
+        lease_token=lease_token,
+        subject=revision.subject,
+        body=revision_body(revision),
+    )
+
+
+def message_lease_acquire(*, message_id: int, user) -> LeaseGrant:
+    """Take a message's editing lease for the user (a new token each time).
+
+    A protected message's lease is only for moderators: others get NotAllowed. A user holds
+    at most MESSAGEBOARD_MAX_LEASES_PER_USER leases (TooManyLeases), and may not take back a
+    lease a moderator broke for MESSAGEBOARD_BREAK_COOLDOWN_SECONDS (LeaseCooldown).
+    """
+    grant = leases.lease_acquire(message_id=message_id, user=user, include_protected=False)
+    if grant is not None:
+        return grant
+    # A visible message refused to the statement was protected. The permission is looked up
+    # only now, as in message_edit_save: the usual grant costs no such queries.
+    message_must_be_visible(message_id)
+    if not permissions.may_edit(user, protected=True):
+        raise NotAllowed(PROTECTED)
+    grant = leases.lease_acquire(message_id=message_id, user=user, include_protected=True)
+    if grant is None:
+        message_must_be_visible(message_id)
+        raise MessageGone()
+    return grant
+
+
+def message_lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
+    """Extend the user's lease on a message, up to MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS since taken or saved."""
+    try:
+        return leases.lease_renew(message_id=message_id, user=user, token=token)
+    except LeaseLost:
+        message_must_be_visible(message_id)
+        raise
+
+
+def message_lease_release(*, message_id: int, user, token: str | None) -> None:
+    """Give up the user's lease; without a token a moderator breaks whoever holds it."""
+    if token:
+        try:
+            leases.lease_release(message_id=message_id, user=user, token=token)
+        except LeaseLost:
+            message_must_be_visible(message_id)
+            raise
+        return
+    message_lease_break(message_id=message_id, user=user)
+
+
+def message_lease_break(*, message_id: int, user) -> bool:
+    """Break whoever's lease a message has (moderators only); return whether a valid one was broken."""
+    message_must_be_visible(message_id)
+    permissions.ensure_may_break_lease(user)
+    return leases.lease_break(message_id=message_id, by=user)
