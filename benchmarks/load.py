@@ -20,10 +20,11 @@ yardstick every operation is divided by. Then, each phase for --seconds:
   editors each on their own message; several editors
   fighting over one hot message (refusals are the expected outcome there, not errors); and
   --users signed-in users browsing the list, reading messages, and some editing (open, one
-  heartbeat, save, read the result) or contending for the hot message.
+  heartbeat, save, read the result) or contending for the hot message, or reading through the
+  JSON API; back to back (the server's limit) or, with --think, pausing as people do.
 
 Every save is durable (the file fsynced, its directory fsynced, SQLite synchronous=FULL) and
-every lease enforced by the unmodified application. Afterwards it checks DESIGN.md's invariants
+every lease enforced by the unmodified application. Afterwards it checks docs/DESIGN.md's invariants
 from the database and the storage (load_board.py), including a replay of every lease grant,
 renewal and release recorded by database triggers with the database's clock. It also times a
 save through the service layer against a raw durable write + sqlite3 transaction.
@@ -578,28 +579,54 @@ def contended_phase(port: int, sessions: list[str], hot: int, seconds: float) ->
 
 
 def mixed_phase(
-    port: int, sessions: list[str], bounds: dict, hot: int, seconds: float, edit_share: float, hot_share: float
+    port: int,
+    sessions: list[str],
+    bounds: dict,
+    hot: int,
+    seconds: float,
+    shares: dict[str, float],
+    think: float,
 ) -> tuple[Tally, float]:
     def user(session, seed):
         client, rng = Client(port, session), random.Random(seed)
 
+        def pause():
+            # A person reads before the next click: ``think`` seconds on average, 0 for none.
+            if think:
+                time.sleep(rng.expovariate(1 / think))
+
         def visit(tally):
+            if rng.random() < shares["api"]:
+                # An integrator's script: a page of the API's list, then one message.
+                for op, path in (
+                    ("api: list", "/api/messages?limit=20"),
+                    ("api: message", f"/api/messages/{rng.randint(bounds['low'], bounds['high'])}"),
+                ):
+                    answer = tally.timed(client, op, "GET", path)
+                    if answer is not None and answer[0] != 200:
+                        tally.error(op, f"GET {path}: {answer[0]}")
+                    pause()
+                return
             # Older pages as the pager's links give them (see WRK_PATHS["list"]).
             older = bounds["high"] - PAGE_SIZE * rng.randint(1, bounds["pages"]) + 1
             path = "/messages/" if rng.random() < 0.7 else f"/messages/?before={older}"
             answer = tally.timed(client, "list page", "GET", path)
             if answer is not None and answer[0] != 200:
                 tally.error("list page", f"GET {path}: {answer[0]}")
+            pause()
             read = [rng.randint(bounds["low"], bounds["high"]) for _ in range(rng.randint(1, 3))]
             for message_id in read:
                 answer = tally.timed(client, "message page", "GET", f"/messages/{message_id}/")
                 if answer is not None and answer[0] != 200:
                     tally.error("message page", f"GET /messages/{message_id}/: {answer[0]}")
+                pause()
             chance = rng.random()
-            if chance < edit_share:
+            if chance < shares["edit"]:
                 edit_cycle(client, tally, rng.choice(read), heartbeat=True, follow=True)
-            elif chance < edit_share + hot_share:
+                pause()
+            elif chance < shares["edit"] + shares["hot"]:
                 edit_cycle(client, tally, hot, prefix="hot: ", heartbeat=True, follow=True)
+                pause()
 
         return visit
 
@@ -672,6 +699,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="wrk's concurrent connections (default 32)")
     parser.add_argument("--edit-share", type=float, default=0.15, help="mixed visits that edit (default 0.15)")
     parser.add_argument("--hot-share", type=float, default=0.05, help="mixed visits that contend (default 0.05)")
+    parser.add_argument("--api-share", type=float, default=0.1, help="mixed visits through the API (default 0.1)")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds a mixed-phase user waits between requests (default 0: back to back, the server's limit)",
+    )
     parser.add_argument("--phases", default=",".join(PHASES), help=f"which phases to run (default {','.join(PHASES)})")
     parser.add_argument("--database-url", help="a PostgreSQL database to create, use and drop (default: SQLite)")
     parser.add_argument("--redis-url", help="the cache (default: each worker's local memory)")
@@ -799,13 +833,16 @@ def main() -> None:
                 print_cycles("saves on the hot message", tally, elapsed, bare)
 
             if "mixed" in phases:
+                pace = f"{args.think:g} s between requests on average" if args.think else "no pause between requests"
                 print_header(
-                    f"Mixed: {args.users} signed-in users: list → 1-3 messages → {args.edit_share:.0%} edit "
-                    f"(open, heartbeat, save, read), {args.hot_share:.0%} contend for the hot message"
+                    f"Mixed: {args.users} signed-in users ({pace}): list → 1-3 messages → {args.edit_share:.0%} "
+                    f"edit (open, heartbeat, save, read), {args.hot_share:.0%} contend for the hot message; "
+                    f"{args.api_share:.0%} of visits read through the API instead"
                 )
                 cpu_before = server.cpu_seconds()
+                shares = {"edit": args.edit_share, "hot": args.hot_share, "api": args.api_share}
                 tally, elapsed = mixed_phase(
-                    port, sessions[: args.users], bounds, hot, args.seconds, args.edit_share, args.hot_share
+                    port, sessions[: args.users], bounds, hot, args.seconds, shares, args.think
                 )
                 server_cpu = server.cpu_seconds() - cpu_before
                 tally_all.merge(tally)

@@ -5,7 +5,7 @@
 prepare: signed-in users with sessions, the messages each phase edits, and a lease log (database
 triggers recording every grant, renewal and release with the database's clock).
 save: one save through the service layer against a raw durable write + sqlite3 transaction.
-check: the invariants of DESIGN.md, from the database and the body storage.
+check: the invariants of docs/DESIGN.md, from the database and the body storage.
 """
 
 import hashlib
@@ -274,7 +274,7 @@ def _shard_folder(message_id: int) -> str:
 
 
 def check(args: dict) -> dict:
-    """Check DESIGN.md's invariants after the load; return the counts of violations."""
+    """Check docs/DESIGN.md's invariants after the load; return the counts of violations."""
     touched = sorted(set(args["touched"]))
     since = datetime.fromtimestamp(args["since"], UTC)
     result = {"leases": lease_log_check()}

@@ -1,13 +1,13 @@
 """Editing a message: the edit page's and the API's use cases, from taking the lease to the save.
 
 - ``message_edit_open``: take the lease and read what is edited (the edit page's GET).
-- ``message_edit_save``: publish a new version under the save protocol (DESIGN.md): the body
-  file is written and made durable first, then one statement (``leases.save_publish``) moves
+- ``message_edit_save``: publish a new version under the save protocol (docs/DESIGN.md): the body
+  file is written and made durable first, then one statement (``protocol_sql.save_publish``) moves
   the message to it if the version and the lease still allow; a refused save writes nothing.
 - ``message_revert``: an old version saved again as the new one, by the same rules.
 - The lease calls around them: acquire, renew, release, and a moderator's break.
 
-Every hand-written statement these run is in ``leases.py``, beside the lease rules.
+Every hand-written statement these run is in ``protocol_sql.py``, beside the lease rules in ``leases.py``.
 """
 
 import functools
@@ -18,7 +18,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from messages_app import bodies, leases, permissions, selectors, services
+from messages_app import bodies, leases, permissions, protocol_sql, selectors, services
 from messages_app.errors import (
     PROTECTED,
     AlreadyCurrent,
@@ -105,7 +105,7 @@ def message_edit_save(
     now = timezone.now()
     stored = bodies.body_save(message_id=message_id, version=new_version, data=data, text=body)
     publish = functools.partial(
-        leases.save_publish,
+        protocol_sql.save_publish,
         message_id=message_id,
         base_version=base_version,
         lease_token=lease_token,
@@ -119,7 +119,7 @@ def message_edit_save(
         for _attempt in range(SAVE_ATTEMPTS):
             block_done = False
             with transaction.atomic():
-                leases.lock_message_row(message_id)
+                protocol_sql.lock_message_row(message_id)
                 published_subject = publish(protected=False)
                 if published_subject is None and permissions.is_moderator(user):
                     # A protected message is frozen for everyone but moderators. Asked only after a
@@ -157,7 +157,7 @@ def _save_refusal(*, message_id: int, user, base_version: int, lease_token: str 
     The order is the API's: the message exists, is not deleted, the user may edit it, then
     the version, then the lease the request names (or, naming none, that nobody holds one).
     """
-    state = leases.save_state(message_id=message_id)
+    state = protocol_sql.save_state(message_id=message_id)
     if state is None:
         return MessageNotFound()
     if state.deleted:

@@ -1,7 +1,8 @@
 """The editing lease: who may edit a message now.
 
 Every decision is one atomic statement and every expiry is compared with the database's
-clock, so any number of app servers with skewed clocks agree on who holds a lease.
+clock, so any number of app servers with skewed clocks agree on who holds a lease. The
+statements are written out in protocol_sql.py; the rules they carry out are here.
 """
 
 import math
@@ -10,27 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import NotSupportedError, connection, transaction
+from django.db import connection
 from django.db.models import Case, Exists, F, Field, OuterRef, QuerySet, When
 from django.db.models.functions import Now
-from django.utils.dateparse import parse_datetime
 
-from messages_app import pagecache
-from messages_app.bodies import StoredBody
+from messages_app import protocol_sql
 from messages_app.errors import LEASE_MAX_HOLD, LeaseCooldown, LeaseHeld, LeaseLost, TooManyLeases
-from messages_app.models import EditLease, LeaseEvent, Message, Revision
-
-TABLE = EditLease._meta.db_table
-# First key of the PostgreSQL advisory lock a user's lease grants queue on (the second is the user).
-ADVISORY_LOCK_LEASES = 0x6D62
-EVENTS = LeaseEvent._meta.db_table
-ACQUIRED, RELEASED, EXPIRED, REPLACED, BROKEN = (
-    LeaseEvent.Kind.ACQUIRED.value,
-    LeaseEvent.Kind.RELEASED.value,
-    LeaseEvent.Kind.EXPIRED.value,
-    LeaseEvent.Kind.REPLACED.value,
-    LeaseEvent.Kind.BROKEN.value,
-)
+from messages_app.models import EditLease, LeaseEvent, Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,32 +52,13 @@ def lease_acquire(*, message_id: int, user, include_protected: bool = True) -> L
     if not fits_integer_column(message_id):
         return None
     ttl = lease_ttl_seconds()
-    now, expiry = now_sql(), _expiry_sql()
-    message_table = Message._meta.db_table
-    leasable = "" if include_protected else " AND NOT protected"
-    limits_sql, limits_params = _acquire_limits_sql(message_id=message_id, user=user)
-    # One statement decides: insert when there is no row, take over the row only when it
-    # has expired or is the caller's own. Two racing callers cannot both see "free".
-    # On the right of SET the table's columns are the row's old values (SQLite and
-    # PostgreSQL alike), so previous_holder_id tells whose lease this grant replaced; a
-    # fresh insert leaves it NULL.
-    grant = (
-        f"INSERT INTO {TABLE} (message_id, holder_id, token, acquired_at, expires_at) "
-        f"SELECT %s, %s, %s, {now}, {expiry} "
-        f"WHERE EXISTS (SELECT 1 FROM {message_table} "
-        f"WHERE id = %s AND deleted_at IS NULL{leasable}{_share_lock_sql()}){limits_sql} "
-        f"ON CONFLICT (message_id) DO UPDATE SET holder_id = excluded.holder_id, "
-        f"token = excluded.token, acquired_at = excluded.acquired_at, expires_at = excluded.expires_at, "
-        f"previous_holder_id = {TABLE}.holder_id "
-        f"WHERE {TABLE}.expires_at <= {now} OR {TABLE}.holder_id = excluded.holder_id "
-        f"RETURNING message_id, holder_id, expires_at, acquired_at, previous_holder_id"
-    )
     for _attempt in range(3):
         token = secrets.token_hex(16)
-        params = [message_id, user.pk, token, *_expiry_params(ttl), message_id, *limits_params]
-        row = _grant_recording(grant, params, user=user)
-        if row is not None:
-            return LeaseGrant(message_id, user.get_username(), token, _as_datetime(row[2]), ttl)
+        expires_at = protocol_sql.grant(
+            message_id=message_id, user=user, token=token, ttl=ttl, include_protected=include_protected
+        )
+        if expires_at is not None:
+            return LeaseGrant(message_id, user.get_username(), token, expires_at, ttl)
         # Refused: say why, in one look-up. A message that may not be leased comes first, so
         # a protected message tells a member "protected", not who (a moderator) is editing it.
         state = _refusal_state(message_id)
@@ -116,33 +84,12 @@ def _refusal_state(message_id: int) -> tuple | None:
     )
 
 
-def _acquire_limits_sql(*, message_id: int, user) -> tuple[str, list]:
-    # Part of the grant's one statement, so a user's concurrent requests cannot each find
-    # room under the limit (on PostgreSQL they also queue on a per-user lock, _grant_recording).
-    sql, params = "", []
-    most = settings.MESSAGEBOARD_MAX_LEASES_PER_USER
-    if most:
-        sql += (
-            f" AND (SELECT COUNT(*) FROM (SELECT 1 FROM {TABLE} WHERE holder_id = %s AND message_id <> %s "
-            f"AND expires_at > {now_sql()} LIMIT %s) AS held) < %s"
-        )
-        params += [user.pk, message_id, most, most]
-    cooldown = settings.MESSAGEBOARD_BREAK_COOLDOWN_SECONDS
-    if cooldown:
-        sql += (
-            f" AND NOT EXISTS (SELECT 1 FROM {EVENTS} WHERE message_id = %s AND user_id = %s "
-            f"AND event = '{BROKEN}' AND by_id IS NOT NULL AND at > {_expiry_sql()})"
-        )
-        params += [message_id, user.pk, *_expiry_params(-cooldown)]
-    return sql, params
-
-
 def _raise_if_over_limits(*, message_id: int, user) -> None:
     """Raise LeaseCooldown or TooManyLeases if one of them refused the user's grant."""
     cooldown = settings.MESSAGEBOARD_BREAK_COOLDOWN_SECONDS
     if cooldown:
         broken_at = (
-            LeaseEvent.objects.filter(message_id=message_id, user=user, event=BROKEN, by__isnull=False)
+            LeaseEvent.objects.filter(message_id=message_id, user=user, event=protocol_sql.BROKEN, by__isnull=False)
             .order_by("-id")
             .values_list("at", flat=True)
             .first()
@@ -163,110 +110,6 @@ def _raise_if_over_limits(*, message_id: int, user) -> None:
             raise TooManyLeases(most, held)
 
 
-# Every transition writes its LeaseEvent rows in its own transaction. On PostgreSQL the
-# events are part of the transition's one statement (data-modifying WITH clauses): one round
-# trip, and the lease row stays locked no longer than the statement, which keeps many
-# editors' grants as fast as without the audit. SQLite has no INSERT inside WITH; there the
-# statement and the INSERT share a transaction, under SQLite's single writer lock.
-
-
-def _grant_recording(grant: str, params: list, *, user) -> tuple | None:
-    if connection.vendor == "postgresql":
-        # The expired row is produced first, so its id is below the acquired row's: events
-        # read newest (highest id) first.
-        sql = (
-            f"WITH granted AS ({grant}), recorded AS ("
-            f"INSERT INTO {EVENTS} (message_id, event, user_id, by_id, at) "
-            f"SELECT message_id, event, user_id, NULL, acquired_at FROM ("
-            f"SELECT 1 AS step, message_id, '{EXPIRED}' AS event, previous_holder_id AS user_id, acquired_at "
-            f"FROM granted WHERE previous_holder_id <> holder_id "
-            f"UNION ALL SELECT 2, message_id, CASE WHEN previous_holder_id = holder_id "
-            f"THEN '{REPLACED}' ELSE '{ACQUIRED}' END, holder_id, acquired_at FROM granted"
-            f") AS transition ORDER BY step) "
-            f"SELECT * FROM granted"
-        )
-        if not settings.MESSAGEBOARD_MAX_LEASES_PER_USER:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                row = cursor.fetchone()
-            _holder_shown(row)
-            return row
-        # The statement's snapshot is taken when it starts: only a user's grants queued one
-        # after the other each see the leases the earlier ones took.
-        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_LEASES, user.pk % 2**31])
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-            _holder_shown(row)
-            return row
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(grant, params)
-        row = cursor.fetchone()
-        _holder_shown(row)
-        if row is not None:
-            message_id, holder_id, _expires_at, at, previous_holder_id = row
-            if previous_holder_id is None:
-                events = [(message_id, ACQUIRED, holder_id, None, at)]
-            elif previous_holder_id == holder_id:
-                # The grant took over the holder's own row (valid or not): one "replaced" row.
-                events = [(message_id, REPLACED, holder_id, None, at)]
-            else:
-                # Only an expired row is ever taken over from someone else (the grant's WHERE).
-                events = [
-                    (message_id, EXPIRED, previous_holder_id, None, at),
-                    (message_id, ACQUIRED, holder_id, None, at),
-                ]
-            _insert_events(cursor, events)
-    return row
-
-
-def _holder_shown(granted: tuple | None) -> None:
-    # The list shows who is editing: a grant to someone new changes it, the holder's own new
-    # token does not (an expired holder's row, taken over, was no longer shown).
-    if granted is not None and granted[4] != granted[1]:
-        pagecache.list_changed()
-
-
-def _delete_recording(where: str, params: list, *, event: str, by_id: int | None = None) -> tuple[int, bool] | None:
-    """Delete the lease row matching ``where``, recording ``event`` for its holder if the lease was valid.
-
-    Return the deleted row's (holder id, whether the lease was valid), or None when no row matched.
-    """
-    now = now_sql()
-    delete = (
-        f"DELETE FROM {TABLE} WHERE {where} RETURNING message_id, holder_id, expires_at > {now} AS valid, {now} AS at"
-    )
-    if connection.vendor == "postgresql":
-        sql = (
-            f"WITH gone AS ({delete}), recorded AS ("
-            f"INSERT INTO {EVENTS} (message_id, event, user_id, by_id, at) "
-            f"SELECT message_id, %s::varchar, holder_id, %s::bigint, at FROM gone WHERE valid) "
-            f"SELECT holder_id, valid FROM gone"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, event, by_id])
-            row = cursor.fetchone()
-            if row is not None and row[1]:
-                pagecache.list_changed()  # a holder the list showed is gone
-        return (row[0], bool(row[1])) if row else None
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(delete, params)
-        row = cursor.fetchone()
-        if row is not None and row[2]:
-            _insert_events(cursor, [(row[0], event, row[1], by_id, row[3])])
-            pagecache.list_changed()
-    return (row[1], bool(row[2])) if row else None
-
-
-def _insert_events(cursor, events: list[tuple]) -> None:
-    # One INSERT: ids ascend in list order.
-    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(events))
-    cursor.execute(
-        f"INSERT INTO {EVENTS} (message_id, event, user_id, by_id, at) VALUES {values}",
-        [value for event in events for value in event],
-    )
-
-
 def lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
     """Extend the caller's valid lease by one TTL, keeping its token, or raise LeaseLost.
 
@@ -276,39 +119,24 @@ def lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
     if not fits_integer_column(message_id):
         raise LeaseLost()
     ttl = lease_ttl_seconds()
-    now, expiry = now_sql(), _expiry_sql()
     max_hold = settings.MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS
-    messages = Message._meta.db_table
-    # The save's updated_at is the app server's clock: seconds of skew against an hour.
-    held_sql = (
-        f" AND (acquired_at > {expiry} OR EXISTS (SELECT 1 FROM {messages} WHERE {messages}.id = {TABLE}.message_id "
-        f"AND {messages}.updated_by_id = {TABLE}.holder_id AND {messages}.updated_at > {expiry}))"
-        if max_hold
-        else ""
-    )
-    held_params = [*_expiry_params(-max_hold), *_expiry_params(-max_hold)] if max_hold else []
-    sql = (
-        f"UPDATE {TABLE} SET expires_at = {expiry} "
-        f"WHERE message_id = %s AND token = %s AND holder_id = %s AND expires_at > {now}{held_sql} "
-        f"RETURNING expires_at"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*_expiry_params(ttl), message_id, token, user.pk, *held_params])
-        row = cursor.fetchone()
-    if row is None:
+    expires_at = protocol_sql.renew(message_id=message_id, user=user, token=token, ttl=ttl, max_hold=max_hold)
+    if expires_at is None:
         still_valid = EditLease.objects.filter(
             message_id=message_id, token=token, holder=user, expires_at__gt=Now()
         ).exists()
         raise LeaseLost(LEASE_MAX_HOLD) if still_valid else LeaseLost()
-    return LeaseGrant(message_id, user.get_username(), token, _as_datetime(row[0]), ttl)
+    return LeaseGrant(message_id, user.get_username(), token, expires_at, ttl)
 
 
 def lease_release(*, message_id: int, user, token: str) -> None:
     """Give up the caller's valid lease (recorded as ``released``), or raise LeaseLost when the token is not it."""
-    if not fits_integer_column(message_id):
+    if not token or not fits_integer_column(message_id):
         raise LeaseLost()
-    where = f"message_id = %s AND token = %s AND holder_id = %s AND expires_at > {now_sql()}"
-    if _delete_recording(where, [message_id, token, user.pk], event=RELEASED) is None:
+    gone = protocol_sql.delete_recording(
+        message_id=message_id, token=token, holder_id=user.pk, only_valid=True, event=protocol_sql.RELEASED
+    )
+    if gone is None:
         raise LeaseLost()
 
 
@@ -318,7 +146,7 @@ def lease_release_published(*, message_id: int, token: str) -> None:
     The save checked the lease; its expiry is not checked again, so a lease that runs out
     between the two statements cannot fail a save that already landed.
     """
-    _delete_recording("message_id = %s AND token = %s", [message_id, token], event=RELEASED)
+    protocol_sql.delete_recording(message_id=message_id, token=token, event=protocol_sql.RELEASED)
 
 
 def lease_drop(*, message_id: int) -> None:
@@ -327,7 +155,7 @@ def lease_drop(*, message_id: int) -> None:
     Only the deleting user's own valid lease can still be there (anyone else's refuses the
     delete): it is recorded as ``released``. An expired row goes without a record.
     """
-    _delete_recording("message_id = %s", [message_id], event=RELEASED)
+    protocol_sql.delete_recording(message_id=message_id, event=protocol_sql.RELEASED)
 
 
 def lease_break(*, message_id: int, by=None, holder_id: int | None = None) -> bool:
@@ -338,10 +166,9 @@ def lease_break(*, message_id: int, by=None, holder_id: int | None = None) -> bo
     """
     if not fits_integer_column(message_id):
         return False
-    where, params = "message_id = %s", [message_id]
-    if holder_id is not None:
-        where, params = "message_id = %s AND holder_id = %s", [message_id, holder_id]
-    gone = _delete_recording(where, params, event=BROKEN, by_id=by.pk if by is not None else None)
+    gone = protocol_sql.delete_recording(
+        message_id=message_id, holder_id=holder_id, event=protocol_sql.BROKEN, by_id=by.pk if by is not None else None
+    )
     return bool(gone and gone[1])
 
 
@@ -375,132 +202,12 @@ def lease_clear_expired(*, batch: int = 1000) -> int:
     renewed or taken again in the meantime is no longer expired, and the DELETE's own
     condition keeps it.
     """
-    now = now_sql()
-    select = f"SELECT message_id FROM {TABLE} WHERE expires_at <= {now} ORDER BY message_id LIMIT %s"
-    delete = (
-        f"DELETE FROM {TABLE} WHERE message_id IN ({select}) AND expires_at <= {now} "
-        f"RETURNING message_id, holder_id, expires_at"
-    )
     cleared = 0
     while True:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(delete, [batch])
-            rows = cursor.fetchall()
-            if rows:
-                _insert_events(
-                    cursor, [(message_id, EXPIRED, holder_id, None, at) for message_id, holder_id, at in rows]
-                )
-        cleared += len(rows)
-        if len(rows) < batch:
+        gone = protocol_sql.clear_expired_batch(batch=batch)
+        cleared += gone
+        if gone < batch:
             return cleared
-
-
-def _lease_permits_save_sql(message_column: str, *, token: str | None, user) -> tuple[str, list]:
-    """Return an SQL condition and its parameters that a save may publish under the lease.
-
-    With a token: it is the user's valid lease. Without one: nobody holds a valid lease (the
-    API's lease-less save). ``message_column`` names the message id in the caller's statement,
-    so the save checks the lease in the same statement that publishes it.
-    """
-    now = now_sql()
-    if token:
-        return (
-            f"EXISTS (SELECT 1 FROM {TABLE} WHERE {TABLE}.message_id = {message_column} "
-            f"AND {TABLE}.token = %s AND {TABLE}.holder_id = %s AND {TABLE}.expires_at > {now})",
-            [token, user.pk],
-        )
-    return (
-        f"NOT EXISTS (SELECT 1 FROM {TABLE} WHERE {TABLE}.message_id = {message_column} "
-        f"AND {TABLE}.expires_at > {now})",
-        [],
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class SaveState:
-    """What decides whether a save would be accepted now: the message's state and its lease."""
-
-    version: int
-    deleted: bool
-    protected: bool
-    lease_holder_id: int | None  # None when nobody holds a valid lease
-    lease_token: str | None
-
-
-def save_state(*, message_id: int) -> SaveState | None:
-    """Return the state a save of the message is checked against, or None for no such message.
-
-    One written-out statement, as the save's own: every save asks it before writing its file,
-    and the ORM's building of it cost more than the statement (README "Performance").
-    """
-    message_table = Message._meta.db_table
-    valid = f"{TABLE}.expires_at > {now_sql()}"
-    sql = (
-        f"SELECT {message_table}.version, {message_table}.deleted_at IS NOT NULL, {message_table}.protected, "
-        f"CASE WHEN {valid} THEN {TABLE}.holder_id END, CASE WHEN {valid} THEN {TABLE}.token END "
-        f"FROM {message_table} LEFT JOIN {TABLE} ON {TABLE}.message_id = {message_table}.id "
-        f"WHERE {message_table}.id = %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [message_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    version, deleted, protected, holder_id, token = row
-    return SaveState(version, bool(deleted), bool(protected), holder_id, token)
-
-
-def save_publish(
-    *,
-    message_id: int,
-    base_version: int,
-    lease_token: str | None,
-    user,
-    subject: str | None,
-    stored: StoredBody,
-    now: datetime,
-    protected: bool,
-) -> str | None:
-    """Move the message to the new version and record its revision; return its subject, or None if refused.
-
-    Written as SQL because this is every edit's hot path: built with the ORM, the conditional
-    UPDATE with its lease subquery and the Revision INSERT cost more CPU than the save's fsyncs.
-    """
-    messages, revisions = Message._meta.db_table, Revision._meta.db_table
-    # Write, then publish: the row moves to the new key only if the version and the lease
-    # are still what the caller started from, checked in this one statement.
-    lease_sql, lease_params = _lease_permits_save_sql(f"{messages}.id", token=lease_token, user=user)
-    at = connection.ops.adapt_datetimefield_value(now)
-    changes = "version = version + 1, body = %s, size = %s, sha256 = %s, updated_at = %s, updated_by_id = %s"
-    params = [stored.key, stored.size, stored.sha256, at, user.pk]
-    if subject is not None:
-        changes += ", subject = %s"
-        params.append(subject)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {messages} SET {changes} WHERE id = %s AND version = %s AND deleted_at IS NULL "
-            f"AND {'' if protected else 'NOT '}protected AND {lease_sql} RETURNING subject",
-            [*params, message_id, base_version, *lease_params],
-        )
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        cursor.execute(
-            f"INSERT INTO {revisions} (message_id, version, subject, body, size, sha256, author_id, created_at) "
-            f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            [message_id, base_version + 1, row[0], stored.key, stored.size, stored.sha256, user.pk, at],
-        )
-    pagecache.list_changed()
-    return row[0]
-
-
-def lock_message_row(message_id: int) -> None:
-    # Taken before the statement that checks the lease, so its snapshot includes every lease
-    # granted before the lock: lease_acquire shares this lock (see _share_lock_sql).
-    # Without it, on PostgreSQL a lease-less save or a delete could commit after a lease was
-    # granted, under the new holder's feet. SQLite's single writer makes it unnecessary.
-    if connection.vendor == "postgresql":
-        list(Message.objects.select_for_update(no_key=True).filter(pk=message_id).values_list("pk", flat=True))
 
 
 def lease_held_message_ids() -> QuerySet:
@@ -526,41 +233,3 @@ def fits_integer_column(value: int, field: Field = Message._meta.pk) -> bool:
     """
     low, high = connection.ops.integer_field_range(field.get_internal_type())
     return low <= value <= high
-
-
-def _share_lock_sql() -> str:
-    # PostgreSQL: a save's or a delete's lease check runs on a snapshot, which cannot see a
-    # lease granted after it was taken. Sharing the message row's lock makes a grant wait for
-    # a save or delete under way, and makes them wait for the grant (services.py locks the
-    # row before checking). SQLite runs one writer at a time, so it needs nothing.
-    return " FOR SHARE" if connection.vendor == "postgresql" else ""
-
-
-def now_sql() -> str:
-    if connection.vendor == "postgresql":
-        return "statement_timestamp()"
-    if connection.vendor == "sqlite":
-        # The same text form Django's Now() gives on SQLite, so comparisons with it agree.
-        return "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
-    raise NotSupportedError(f"leases do not support the {connection.vendor} database")
-
-
-def _expiry_sql() -> str:
-    if connection.vendor == "postgresql":
-        return "(statement_timestamp() + make_interval(secs => %s))"
-    return "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', %s)"
-
-
-def _expiry_params(ttl: int) -> list:
-    # A negative ttl gives a moment in the past (cut-offs for the hold and the cooldown).
-    if connection.vendor == "postgresql":
-        return [ttl]
-    return [f"{ttl:+d} seconds"]
-
-
-def _as_datetime(value) -> datetime:
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value

@@ -204,7 +204,7 @@ def limit_user(name: str, user, *, message_id: int | None = None) -> None:
     """Count a user's request against a per-user limit (posts, saves, lease requests).
 
     Moderators are not limited: one cleaning up after a script must not be slowed by it.
-    With message_id, a refused request first says what API.md's order of checks puts
+    With message_id, a refused request first says what docs/API.md's order of checks puts
     before the limit: no such message (404), deleted (410), not the user's to edit (403).
     Both are looked up only for a refused request, so the usual one costs nothing more.
     """

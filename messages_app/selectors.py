@@ -20,8 +20,9 @@ from messages_app.errors import (
     MessageGone,
     MessageNotFound,
 )
-from messages_app.leases import LeaseInfo, fits_integer_column, lease_current, now_sql
+from messages_app.leases import LeaseInfo, fits_integer_column, lease_current
 from messages_app.models import EditLease, Message
+from messages_app.protocol_sql import now_sql
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from messages_app import bodies, leases, pagecache, permissions
+from messages_app import bodies, leases, pagecache, permissions, protocol_sql
 from messages_app.errors import (
     BODY_EMPTY,
     NOT_TEXT,
@@ -123,7 +123,7 @@ def message_delete(*, message_id: int, user, base_version: int | None = None) ->
     if base_version is not None:
         query = query.filter(version=base_version)
     with transaction.atomic():
-        leases.lock_message_row(message_id)
+        protocol_sql.lock_message_row(message_id)
         deleted = query.update(deleted_at=timezone.now(), deleted_by=user)
         if deleted:
             # The caller's own lease, if any, dies with the message (recorded as released).

@@ -122,7 +122,7 @@ EDITING_CALLS = {
 
 
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    # API.md's order of checks: the message exists (404, 410) and the caller may edit it (403)
+    # docs/API.md's order of checks: the message exists (404, 410) and the caller may edit it (403)
     # before anything about the request's own input (428, 422) is said.
     try:
         _message_checks(request)
@@ -143,7 +143,7 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 
 
 def _message_checks(request: HttpRequest) -> None:
-    """Raise what API.md puts before input errors for a call on one message: 404, 410, then 403."""
+    """Raise what docs/API.md puts before input errors for a call on one message: 404, 410, then 403."""
     match = request.resolver_match
     message_id = match.kwargs.get("message_id") if match else None
     if not isinstance(message_id, int):

@@ -1,4 +1,4 @@
-"""HTTP details the routers share: ETags and preconditions, cursors, and API.md's representations."""
+"""HTTP details the routers share: ETags and preconditions, cursors, and docs/API.md's representations."""
 
 import base64
 import binascii

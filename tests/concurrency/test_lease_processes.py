@@ -21,7 +21,7 @@ come: it tries a stale and a foreign-token save (and in the expiring scenario th
 expiry in its save), so every run has those refusals and a lease expiring mid-save.
 
 Every worker logs each grant, renewal, release and save attempt with times read from the
-database clock (see lease_worker.py). Afterwards the test checks DESIGN.md's invariants from
+database clock (see lease_worker.py). Afterwards the test checks docs/DESIGN.md's invariants from
 those logs, the database and the storage:
 
 1. Never two unexpired leases at once. A grant was surely in force from a database time read

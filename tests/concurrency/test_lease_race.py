@@ -7,7 +7,7 @@ then saves an edit (releasing with it or after), renews, releases, takes the lea
 a "second tab", or walks away and lets the one-second TTL run out. Every grant is recorded with
 times read from the database clock, the clock the leases themselves use.
 
-Afterwards the test checks DESIGN.md's invariants:
+Afterwards the test checks docs/DESIGN.md's invariants:
 
 1. Never two unexpired leases at once: the intervals during which grants were surely held,
    from a database time read just after the grant came back to the earlier of its expiry and a

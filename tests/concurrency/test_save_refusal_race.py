@@ -12,7 +12,7 @@ tests/concurrency/test_lease_processes.py races real processes with the same rul
 
 import pytest
 
-from messages_app import editing, leases
+from messages_app import editing, leases, protocol_sql
 from messages_app.errors import LeaseHeld
 from messages_app.models import Message, Revision
 from tests.support.api import api_for
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def lease_taken_around_the_publish(monkeypatch, bob):
     """Make bob take the message's lease just before the first publishing statement runs."""
-    publish = leases.save_publish
+    publish = protocol_sql.save_publish
     taken: list[leases.LeaseGrant] = []
 
     def publish_after_a_grant(**kwargs):
@@ -31,7 +31,7 @@ def lease_taken_around_the_publish(monkeypatch, bob):
             taken.append(leases.lease_acquire(message_id=kwargs["message_id"], user=bob))
         return publish(**kwargs)
 
-    monkeypatch.setattr(leases, "save_publish", publish_after_a_grant)
+    monkeypatch.setattr(protocol_sql, "save_publish", publish_after_a_grant)
     return taken
 
 

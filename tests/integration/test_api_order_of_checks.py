@@ -1,4 +1,4 @@
-"""API.md's order of checks: 401, then the message exists (404, 410), then permission (403),
+"""docs/API.md's order of checks: 401, then the message exists (404, 410), then permission (403),
 then everything about the request itself (428, 422, 412, 409, 423) (issue 11)."""
 
 import pytest

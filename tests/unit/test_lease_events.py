@@ -6,7 +6,7 @@ import pytest
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from messages_app import editing, history_selectors, leases, services
+from messages_app import editing, history_selectors, leases, protocol_sql, services
 from messages_app.errors import LEASE_EVENTS_NOT_ALLOWED, PROTECTED, LeaseHeld, LeaseLost, NotAllowed
 from messages_app.models import EditLease, LeaseEvent
 
@@ -159,7 +159,7 @@ def test_a_members_lease_on_a_protected_message_is_refused_and_not_recorded(make
 
 def test_an_event_that_cannot_be_written_leaves_the_lease_untaken(make_message, alice, monkeypatch):
     message = make_message()
-    monkeypatch.setattr(leases, "EVENTS", "no_such_table")  # the event's INSERT fails
+    monkeypatch.setattr(protocol_sql, "EVENTS", "no_such_table")  # the event's INSERT fails
     # (The savepoint keeps the test's own transaction usable after the error on PostgreSQL.)
     with pytest.raises(DatabaseError), transaction.atomic():
         editing.message_lease_acquire(message_id=message.pk, user=alice)
@@ -171,7 +171,7 @@ def test_an_event_that_cannot_be_written_leaves_the_lease_untaken(make_message, 
 def test_a_lease_whose_event_cannot_be_written_stays_held(make_message, alice, mia, monkeypatch, transition):
     message = make_message()
     grant = editing.message_lease_acquire(message_id=message.pk, user=alice)
-    monkeypatch.setattr(leases, "EVENTS", "no_such_table")
+    monkeypatch.setattr(protocol_sql, "EVENTS", "no_such_table")
     with pytest.raises(DatabaseError), transaction.atomic():
         if transition == "release":
             editing.message_lease_release(message_id=message.pk, user=alice, token=grant.token)

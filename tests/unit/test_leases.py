@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messages_app import editing, leases, services
+from messages_app import editing, leases, protocol_sql, services
 from messages_app.errors import LeaseHeld, LeaseLost
 from messages_app.models import EditLease, LeaseEvent
 
@@ -242,7 +242,7 @@ def test_the_clear_expired_leases_command_says_how_many_went(make_message, alice
 
 
 def _save_state_by_orm(message_id: int):
-    """What leases.save_state reads, asked of the ORM: the query its written-out SQL replaces."""
+    """What protocol_sql.save_state reads, asked of the ORM: the query its written-out SQL replaces."""
     from django.db.models.functions import Now
 
     from messages_app.models import Message
@@ -251,7 +251,7 @@ def _save_state_by_orm(message_id: int):
     if message is None:
         return None
     lease = EditLease.objects.filter(message_id=message_id, expires_at__gt=Now()).first()
-    return leases.SaveState(
+    return protocol_sql.SaveState(
         version=message.version,
         deleted=message.deleted_at is not None,
         protected=message.protected,
@@ -273,10 +273,10 @@ def test_the_save_state_sql_says_what_the_orm_says_in_every_state(make_message, 
     )
     services.message_delete(message_id=gone.pk, user=alice)
     for message_id in (free.pk, held.pk, lapsed.pk, frozen.pk, gone.pk, 999_999):
-        assert leases.save_state(message_id=message_id) == _save_state_by_orm(message_id), message_id
-    assert leases.save_state(message_id=held.pk).lease_holder_id == bob.pk
-    assert leases.save_state(message_id=lapsed.pk).lease_holder_id is None
-    assert leases.save_state(message_id=frozen.pk).version == 2
+        assert protocol_sql.save_state(message_id=message_id) == _save_state_by_orm(message_id), message_id
+    assert protocol_sql.save_state(message_id=held.pk).lease_holder_id == bob.pk
+    assert protocol_sql.save_state(message_id=lapsed.pk).lease_holder_id is None
+    assert protocol_sql.save_state(message_id=frozen.pk).version == 2
 
 
 def test_a_lease_token_that_is_not_ascii_is_lease_lost_not_a_crash(make_message, alice):
