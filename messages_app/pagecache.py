@@ -4,6 +4,7 @@
   body key, subject, names, times, lease holder and expiry, protection) and the buttons the
   viewer's role decides. A new version, a lease taken or another role is another key, so
   nothing is ever invalidated, and a hit reads neither the body nor a template.
+- A list row is kept under its message's row, as an article is.
 - A list page is kept under the *list generation*, a number that every change the list shows
   moves (a post, a save, a delete or restore, a lease taken or given up, a renamed user), and
   at most until the first lease it shows runs out (expiry moves no number).
@@ -18,13 +19,14 @@ every process's next list.
 
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import connection, transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.utils.safestring import SafeString, mark_safe
 
 from messages_app.models import ListGeneration
 from messages_app.textcache import BoundedTextCache
@@ -41,8 +43,9 @@ def _cache(name: str) -> BoundedTextCache:
     cache = _caches.get(name)
     if cache is None:
         with _caches_lock:
-            # Articles, lists and visitors' pages share the budget in thirds: none pushes another out.
-            cache = _caches.setdefault(name, BoundedTextCache(settings.MESSAGEBOARD_PAGE_CACHE_BYTES // 3))
+            # Articles, list rows, lists and visitors' pages share the budget in quarters: none
+            # pushes another out.
+            cache = _caches.setdefault(name, BoundedTextCache(settings.MESSAGEBOARD_PAGE_CACHE_BYTES // 4))
     return cache
 
 
@@ -68,6 +71,23 @@ def article(key: Hashable, render: Callable[[], str]) -> str:
         html = render()
         cache.set(key, html)
     return html
+
+
+def list_rows(messages: Iterable[Hashable], render: Callable[[Hashable], str]) -> SafeString:
+    """Return the list's rows, each kept under its message's row (everything it shows), rendered on a miss.
+
+    A change moves the list generation and the page is rendered again, but only the rows
+    that changed are: the rest come from here.
+    """
+    cache = _cache("row")
+    rows = []
+    for message in messages:
+        html = cache.get(message)
+        if html is None:
+            html = render(message)
+            cache.set(message, html)
+        rows.append(html)
+    return mark_safe("".join(rows))
 
 
 def visitor_page(key: Hashable, render: Callable[[], str]) -> str:

@@ -35,6 +35,7 @@ from messages_app.forms import MessageEditForm, MessageForm, SignupForm
 
 EDIT_TEMPLATE = "messages_app/message_edit.html"
 LIST_TEMPLATE = "messages_app/message_list.html"
+LIST_ROW_TEMPLATE = "messages_app/message_list_row.html"
 ARTICLE_TEMPLATE = "messages_app/message_article.html"
 WAIT_POLL_SECONDS = 5
 STALE_EDIT_FORM = (
@@ -124,8 +125,9 @@ def message_list(request: HttpRequest) -> HttpResponse:
 def _list_html(before: int | None, *, signed_in: bool, fragment_only: bool) -> tuple[str, float | None]:
     """Render a list page (or its section alone) and say when its first lease runs out."""
     page = selectors.message_list_page(before=before)
+    rows = pagecache.list_rows(page.items, lambda message: render_to_string(LIST_ROW_TEMPLATE, {"message": message}))
     template = LIST_TEMPLATE + ("#message-list" if fragment_only else "")
-    html = render_to_string(template, {"page": page, "before": before, "signed_in": signed_in})
+    html = render_to_string(template, {"page": page, "rows": rows, "before": before, "signed_in": signed_in})
     expiries = [message.lease_expires_at.timestamp() for message in page.items if message.lease_expires_at]
     return html, min(expiries, default=None)
 

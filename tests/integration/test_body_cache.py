@@ -7,6 +7,7 @@ tests/conftest.py), so nothing here flushes a shared Redis.
 
 import os
 import runpy
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
+from messageboard.cache import ReusingRedisCache
 from messages_app import bodies, editing, services
 from messages_app.models import Message
 
@@ -138,7 +140,7 @@ def settings_with(monkeypatch, **env) -> dict:
 def test_settings_choose_redis_from_redis_url_and_local_memory_without_it(monkeypatch):
     with_redis = settings_with(monkeypatch, REDIS_URL="redis://cache.internal:6380/2")
     assert with_redis["CACHES"]["default"] == {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "messageboard.cache.ReusingRedisCache",
         "LOCATION": "redis://cache.internal:6380/2",
     }
     without = settings_with(monkeypatch)
@@ -173,3 +175,19 @@ def test_settings_refuse_s3_without_a_bucket(monkeypatch):
 
     with pytest.raises(ImproperlyConfigured, match="AWS_STORAGE_BUCKET_NAME must be set"):
         settings_with(monkeypatch, MESSAGEBOARD_STORAGE="s3")
+
+
+def test_the_redis_cache_keeps_one_client_and_still_reads_and_writes(settings):
+    # Django's own backend builds a client per call; ours keeps it (messageboard/cache.py).
+    cache = ReusingRedisCache("redis://127.0.0.1:6379/0", {"KEY_PREFIX": f"reuse-{uuid.uuid4().hex}"})
+    try:
+        assert cache._cache.get_client() is cache._cache.get_client()
+        assert cache._cache.get_client(write=True) is cache._cache.get_client(write=True)
+        cache.set("greeting", "hello", 30)
+        assert cache.get("greeting") == "hello"
+        cache.set("greeting-count", 1, 30)
+        assert cache.incr("greeting-count") == 2
+        cache.delete("greeting")
+        assert cache.get("greeting") is None
+    finally:
+        cache.delete("greeting-count")
