@@ -289,7 +289,7 @@ WRK_PATHS = {
     "list-anywhere": '"/messages/?before=" .. math.random(%(low)d, %(high)d)',
 }
 PAGE_SIZE = 50  # the board's MESSAGEBOARD_PAGE_SIZE
-WARM_UP_SECONDS = 3
+WARM_UP_SECONDS = 10
 
 
 @dataclass
@@ -771,8 +771,9 @@ def main() -> None:
             port = server.port
             bare = None
             medians: dict[str, list[float]] = defaultdict(list)
-            # Each worker's first requests compile templates and fill its caches: not what a
-            # board that has been up for a while does, so not measured.
+            # Each worker's first requests compile templates and fill its caches (at 1,000
+            # messages, each of the workers has met most of them after these seconds): not what
+            # a board that has been up for a while does, so not measured.
             warm = [kind for kind in ("bare", "page", "list") if kind in phases]
             for kind in warm:
                 run_wrk(f"warm-up {kind}", kind, server, WARM_UP_SECONDS, args.connections, bounds, folder)

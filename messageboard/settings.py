@@ -145,6 +145,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": os.path.join(tempfile.gettempdir(), f"messageboard-test-{os.getpid()}.sqlite3")
     }
 
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+    "MESSAGEBOARD_PG_PREPARED_STATEMENTS", True
+):
+    # Parameters bound by the server, and a statement run five times on a connection kept
+    # prepared: planning the message page's joins cost several times running them (README
+    # "Performance"). Off behind a pooler that hands one connection to many clients between
+    # transactions (PgBouncer's transaction mode), where a prepared statement may not be there.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")

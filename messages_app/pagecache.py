@@ -17,6 +17,7 @@ The generation is in the database, so a change made through any process or app s
 every process's next list.
 """
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
@@ -65,7 +66,11 @@ def clear() -> None:
 
 def article(key: Hashable, render: Callable[[], str]) -> str:
     """Return the article kept under ``key`` (everything it shows), rendering and keeping it on a miss."""
-    cache = _cache("article")
+    return _kept("article", key, render)
+
+
+def _kept(kind: str, key: Hashable, render: Callable[[], str]) -> str:
+    cache = _cache(kind)
     html = cache.get(key)
     if html is None:
         html = render()
@@ -79,15 +84,7 @@ def list_rows(messages: Iterable[Hashable], render: Callable[[Hashable], str]) -
     A change moves the list generation and the page is rendered again, but only the rows
     that changed are: the rest come from here.
     """
-    cache = _cache("row")
-    rows = []
-    for message in messages:
-        html = cache.get(message)
-        if html is None:
-            html = render(message)
-            cache.set(message, html)
-        rows.append(html)
-    return mark_safe("".join(rows))
+    return mark_safe("".join(_kept("row", message, functools.partial(render, message)) for message in messages))
 
 
 def visitor_page(key: Hashable, render: Callable[[], str]) -> str:
@@ -97,12 +94,7 @@ def visitor_page(key: Hashable, render: Callable[[], str]) -> str:
     address (the Log in link returns there). The content is the kept fragment itself, so its
     text is hashed once and compared by identity: a new fragment is a new key.
     """
-    cache = _cache("visitor")
-    html = cache.get(key)
-    if html is None:
-        html = render()
-        cache.set(key, html)
-    return html
+    return _kept("visitor", key, render)
 
 
 def list_page(key: Hashable, render: Callable[[], tuple[str, float | None]]) -> str:

@@ -62,14 +62,8 @@ class RevisionInline(ReadOnlyInline):
         return format_html('<a href="{}">read version {}</a>', url, revision.version)
 
 
-class LeaseEventInline(ReadOnlyInline):
-    model = LeaseEvent
-    verbose_name_plural = f"lease events (the newest {INLINE_ROWS})"
-    fields = ("at", "event", "user_name", "by_name")
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user", "by")
+class LeaseEventNames:
+    """The names of a lease event's people, as the event log and a message's inline show them."""
 
     @admin.display(description="user")
     def user_name(self, event: LeaseEvent) -> str:
@@ -78,3 +72,13 @@ class LeaseEventInline(ReadOnlyInline):
     @admin.display(description="by")
     def by_name(self, event: LeaseEvent) -> str:
         return event.by.get_username() if event.by_id else ""
+
+
+class LeaseEventInline(LeaseEventNames, ReadOnlyInline):
+    model = LeaseEvent
+    verbose_name_plural = f"lease events (the newest {INLINE_ROWS})"
+    fields = ("at", "event", "user_name", "by_name")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user", "by")

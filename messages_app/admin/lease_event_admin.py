@@ -10,11 +10,12 @@ from django.utils.html import format_html
 
 from messages_app.models import LeaseEvent
 
+from .inlines import LeaseEventNames
 from .pagination import UncountedAdmin
 
 
 @admin.register(LeaseEvent)
-class LeaseEventAdmin(UncountedAdmin):
+class LeaseEventAdmin(LeaseEventNames, UncountedAdmin):
     """Who held which message's lease, and when: read-only."""
 
     list_display = ("at", "event", "message_link", "user_name", "by_name")
@@ -35,14 +36,6 @@ class LeaseEventAdmin(UncountedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-
-    @admin.display(description="user")
-    def user_name(self, event: LeaseEvent) -> str:
-        return event.user.get_username()
-
-    @admin.display(description="by")
-    def by_name(self, event: LeaseEvent) -> str:
-        return event.by.get_username() if event.by_id else ""
 
     @admin.display(description="message")
     def message_link(self, event: LeaseEvent) -> str:

@@ -14,9 +14,10 @@ import pytest
 from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
+from django.db import connection
 
 from messageboard.cache import ReusingRedisCache
-from messages_app import bodies, editing, services
+from messages_app import bodies, editing, selectors, services
 from messages_app.models import Message
 
 pytestmark = [pytest.mark.django_db, pytest.mark.both_storages]
@@ -191,3 +192,30 @@ def test_the_redis_cache_keeps_one_client_and_still_reads_and_writes(settings):
         assert cache.get("greeting") is None
     finally:
         cache.delete("greeting-count")
+
+
+@pytest.mark.local_storage_only
+def test_postgresql_statements_are_bound_and_prepared_by_the_server_unless_turned_off(monkeypatch):
+    # Planning the message page's joins cost more than running them: kept prepared per connection.
+    url = "postgres://board@db.internal:5432/board"
+    options = settings_with(monkeypatch, DATABASE_URL=url)["DATABASES"]["default"]["OPTIONS"]
+    assert options["server_side_binding"] is True and options["prepare_threshold"] == 5
+    # Behind PgBouncer's transaction mode a prepared statement may be on another connection.
+    off = settings_with(monkeypatch, DATABASE_URL=url, MESSAGEBOARD_PG_PREPARED_STATEMENTS="false")
+    assert "server_side_binding" not in off["DATABASES"]["default"].get("OPTIONS", {})
+    sqlite = settings_with(monkeypatch, DATABASE_URL="sqlite:////tmp/board.sqlite3")
+    assert "server_side_binding" not in sqlite["DATABASES"]["default"]["OPTIONS"]
+
+
+def test_postgresql_keeps_the_message_query_prepared_and_sqlite_needs_no_option(make_message):
+    message = make_message()
+    for _ in range(6):
+        selectors.message_get(message_id=message.pk)
+    if connection.vendor != "postgresql":
+        # Python's sqlite3 keeps its own cache of compiled statements per connection.
+        assert "server_side_binding" not in connection.settings_dict["OPTIONS"]
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("FROM messages_app_message WHERE id = $1" in statement for statement in prepared)
