@@ -10,7 +10,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
+from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -125,7 +125,8 @@ def message_list(request: HttpRequest) -> HttpResponse:
 def _list_html(before: int | None, *, signed_in: bool, fragment_only: bool) -> tuple[str, float | None]:
     """Render a list page (or its section alone) and say when its first lease runs out."""
     page = selectors.message_list_page(before=before)
-    rows = pagecache.list_rows(page.items, lambda message: render_to_string(LIST_ROW_TEMPLATE, {"message": message}))
+    row = get_template(LIST_ROW_TEMPLATE)
+    rows = pagecache.list_rows(page.items, lambda message: row.render({"message": message}))
     template = LIST_TEMPLATE + ("#message-list" if fragment_only else "")
     html = render_to_string(template, {"page": page, "rows": rows, "before": before, "signed_in": signed_in})
     expiries = [message.lease_expires_at.timestamp() for message in page.items if message.lease_expires_at]
