@@ -139,9 +139,10 @@ def _grant_recording(grant: str, params: list, *, user) -> tuple | None:
 
 
 def _holder_shown(granted: tuple | None) -> None:
-    # The list shows who is editing: a grant to someone new changes it, the holder's own new
-    # token does not (an expired holder's row, taken over, was no longer shown).
-    if granted is not None and granted[4] != granted[1]:
+    # The list shows who is editing. Every grant moves it: the statement does not tell whether
+    # the row it took over was valid, and a holder taking back their own expired lease is shown
+    # again (a new token for a valid one costs kept lists nothing but one rendering).
+    if granted is not None:
         pagecache.list_changed()
 
 

@@ -356,6 +356,16 @@ def mia(make_moderator):
     return make_moderator("mia")
 
 
+@pytest.fixture
+def mod_client(mia):
+    """A browser signed in as mia, a moderator."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(mia)
+    return client
+
+
 @pytest.fixture(autouse=True)
 def rate_limits_off(settings):
     """Run the suite without request rate limits: its tests post, save and sign in far faster than people.

@@ -20,13 +20,6 @@ EVENTS = "/admin/messages_app/leaseevent/"
 
 
 @pytest.fixture
-def mod_client(mia) -> Client:
-    client = Client()
-    client.force_login(mia)
-    return client
-
-
-@pytest.fixture
 def staff_client(make_user) -> Client:
     """Staff, but not a moderator."""
     client = Client()
@@ -262,7 +255,7 @@ def test_no_adding_and_no_hard_deleting_in_the_admin(mod_client, board):
 # Actions
 
 
-def test_the_actions_are_named_as_the_issue_says(mod_client, board):
+def test_a_moderator_is_offered_these_actions_and_no_hard_delete(mod_client, board):
     html = mod_client.get(MESSAGES).content.decode()
     options = re.findall(r'<option value="([a-z_]+)"', html)
     assert options == ["break_lease", "protect", "unprotect", "soft_delete", "restore"]

@@ -6,7 +6,6 @@ by coming back empty. A page number past any OFFSET the database takes crashed t
 
 import pytest
 from django.contrib import admin
-from django.test import Client
 from django.urls import reverse
 
 from messages_app import editing
@@ -37,13 +36,6 @@ def listed(request, monkeypatch, make_message, mia):
             editing.message_lease_acquire(message_id=message.pk, user=mia)
     assert model_admin.model.objects.count() == 3
     return changelist(model_admin)
-
-
-@pytest.fixture
-def mod_client(mia) -> Client:
-    client = Client(raise_request_exception=False)
-    client.force_login(mia)
-    return client
 
 
 def test_there_is_an_uncounted_change_list_for_messages_and_for_lease_events():

@@ -266,3 +266,13 @@ def test_a_member_never_gets_a_visitors_kept_page(client, alice_client, make_mes
     text(Client().get(url))
     page = text(alice_client.get(url))
     assert "Log out" in page and "?next=" not in page
+
+
+def test_a_holder_taking_back_their_own_expired_lease_shows_on_the_kept_list(client, listed, bob, settings):
+    settings.MESSAGEBOARD_LEASE_SECONDS = 1
+    leases.lease_acquire(message_id=listed.pk, user=bob)
+    time.sleep(1.2)
+    assert "badge editing" not in first_row(client)  # expired, and the row is still there
+    settings.MESSAGEBOARD_LEASE_SECONDS = 120
+    leases.lease_acquire(message_id=listed.pk, user=bob)  # takes over its own expired row
+    assert '<span class="badge editing">bob</span>' in first_row(client)
