@@ -6,6 +6,8 @@ sentence the person reads. The predicates take the few facts they need, not a mo
 instance, so a page can ask with what it already loaded and a service with one column.
 """
 
+from django.db.models import Q
+
 from messages_app.errors import (
     BREAK_NOT_ALLOWED,
     DELETE_NOT_ALLOWED,
@@ -54,6 +56,15 @@ def may_delete(user, *, author_id: int, protected: bool) -> bool:
         return False
     # The author's own case first: it needs no permission look-up (the message page asks this).
     return (user.pk == author_id and not protected) or is_moderator(user)
+
+
+def deletable_by(user) -> Q:
+    """Return may_delete's rule as a condition on messages, for the delete's own statement to re-check."""
+    if is_moderator(user):
+        return Q()
+    if not user.is_authenticated:
+        return Q(pk__in=[])
+    return Q(author_id=user.pk, protected=False)
 
 
 def ensure_may_delete(user, *, author_id: int, protected: bool) -> None:

@@ -114,12 +114,11 @@ def message_delete(*, message_id: int, user, base_version: int | None = None) ->
     """Soft-delete a message without reading its file; its author (unless protected) or a moderator may."""
     state = message_state(message_id=message_id)
     permissions.ensure_may_delete(user, author_id=state.author_id, protected=state.protected)
-    query = Message.objects.filter(pk=message_id, deleted_at__isnull=True).filter(
+    # The rule again, in the statement: a moderator may protect the message (or the message
+    # change hands) between the check above and the UPDATE.
+    query = Message.objects.filter(permissions.deletable_by(user), pk=message_id, deleted_at__isnull=True).filter(
         ~leases.lease_held_by_other(user=user)
     )
-    if not permissions.is_moderator(user):
-        # A moderator may protect the message between the check above and this statement.
-        query = query.filter(protected=False)
     if base_version is not None:
         query = query.filter(version=base_version)
     with transaction.atomic():

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
-from messages_app import editing, roles, services, tokens
+from messages_app import editing, permissions, roles, services, tokens
 from messages_app.models import Message
 
 pytestmark = pytest.mark.django_db
@@ -290,3 +291,15 @@ def test_each_role_is_shown_exactly_the_buttons_it_may_use(board, button, role):
         prepare(board)
     response = board.page(role).get(_url(board, page))
     assert _shown(response, marker) == expected[ROLES.index(role)], f"{name} as {role}"
+
+
+@pytest.mark.parametrize("who", ["author", "other member", "moderator", "visitor"])
+@pytest.mark.parametrize("protected", [False, True])
+def test_the_deletes_own_condition_says_what_may_delete_says(who, protected, make_message, alice, bob, mia):
+    # services.message_delete re-checks the rule in its UPDATE: both forms must agree.
+    message = make_message()
+    Message.objects.filter(pk=message.pk).update(protected=protected)
+    user = {"author": alice, "other member": bob, "moderator": mia, "visitor": AnonymousUser()}[who]
+    allowed = permissions.may_delete(user, author_id=alice.pk, protected=protected)
+    matched = Message.objects.filter(permissions.deletable_by(user), pk=message.pk).exists()
+    assert matched == allowed
