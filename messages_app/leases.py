@@ -144,18 +144,20 @@ def lease_release_published(*, message_id: int, token: str) -> None:
     """Give up the lease a save was just published under, in that save's transaction.
 
     The save checked the lease; its expiry is not checked again, so a lease that runs out
-    between the two statements cannot fail a save that already landed.
+    between the two statements cannot fail a save that already landed. The save moves the
+    list generation itself, once for both.
     """
-    protocol_sql.delete_recording(message_id=message_id, token=token, event=protocol_sql.RELEASED)
+    protocol_sql.delete_recording(message_id=message_id, token=token, event=protocol_sql.RELEASED, moves_list=False)
 
 
 def lease_drop(*, message_id: int) -> None:
     """Remove the lease of a message being deleted, in that delete's transaction.
 
     Only the deleting user's own valid lease can still be there (anyone else's refuses the
-    delete): it is recorded as ``released``. An expired row goes without a record.
+    delete): it is recorded as ``released``. An expired row goes without a record. The delete
+    moves the list generation itself, once for both.
     """
-    protocol_sql.delete_recording(message_id=message_id, event=protocol_sql.RELEASED)
+    protocol_sql.delete_recording(message_id=message_id, event=protocol_sql.RELEASED, moves_list=False)
 
 
 def lease_break(*, message_id: int, by=None, holder_id: int | None = None) -> bool:

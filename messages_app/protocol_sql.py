@@ -154,12 +154,14 @@ def delete_recording(
     holder_id: int | None = None,
     only_valid: bool = False,
     by_id: int | None = None,
+    moves_list: bool = True,
 ) -> tuple[int, bool] | None:
     """Delete the message's lease row, recording ``event`` for its holder if the lease was valid.
 
     Only the row with ``token`` and ``holder_id``, when given, and only a valid lease with
     ``only_valid``. Return the deleted row's (holder id, whether the lease was valid), or None
-    when no row matched.
+    when no row matched. A valid lease removed moves the list generation, unless ``moves_list``
+    is false: the change whose transaction this is moves it itself.
     """
     now = now_sql()
     where, params = "message_id = %s", [message_id]
@@ -184,7 +186,7 @@ def delete_recording(
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, event, by_id])
             row = cursor.fetchone()
-            if row is not None and row[1]:
+            if row is not None and row[1] and moves_list:
                 pagecache.list_changed()  # a holder the list showed is gone
         return (row[0], bool(row[1])) if row else None
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
@@ -192,7 +194,8 @@ def delete_recording(
         row = cursor.fetchone()
         if row is not None and row[2]:
             _insert_events(cursor, [(row[0], event, row[1], by_id, row[3])])
-            pagecache.list_changed()
+            if moves_list:
+                pagecache.list_changed()
     return (row[1], bool(row[2])) if row else None
 
 

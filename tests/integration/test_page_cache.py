@@ -276,3 +276,43 @@ def test_a_holder_taking_back_their_own_expired_lease_shows_on_the_kept_list(cli
     settings.MESSAGEBOARD_LEASE_SECONDS = 120
     leases.lease_acquire(message_id=listed.pk, user=bob)  # takes over its own expired row
     assert '<span class="badge editing">bob</span>' in first_row(client)
+
+
+def test_a_save_that_gives_up_its_lease_moves_the_list_generation_once(client, listed, alice):
+    # The save and the release share one transaction: one move tells readers of both.
+    grant = leases.lease_acquire(message_id=listed.pk, user=alice)
+    assert "badge editing" in first_row(client)
+    before = pagecache.list_generation()
+    editing.message_edit_save(
+        message_id=listed.pk,
+        user=alice,
+        base_version=1,
+        lease_token=grant.token,
+        subject="Saved and released",
+        body="v2",
+        release_lease=True,
+    )
+    assert pagecache.list_generation() == before + 1
+    row = first_row(client)
+    assert "Saved and released" in row and "badge editing" not in row
+
+
+def test_deleting_a_message_under_ones_own_lease_moves_the_list_generation_once(client, listed, alice, make_message):
+    make_message(subject="Stays")
+    leases.lease_acquire(message_id=listed.pk, user=alice)
+    before = pagecache.list_generation()
+    services.message_delete(message_id=listed.pk, user=alice)
+    assert pagecache.list_generation() == before + 1
+    assert "Kept subject" not in text(client.get("/messages/"))
+
+
+def test_crafted_addresses_cannot_grow_the_kept_visitor_pages_past_the_budget(client, make_message, settings):
+    # Each query string is a key of its own (the Log in link returns there): a hostile reader
+    # inventing them only pushes older pages out.
+    settings.MESSAGEBOARD_PAGE_CACHE_BYTES = 256 * 1024
+    message = make_message(body="x" * 20_000)
+    for n in range(200):
+        assert client.get(f"/messages/{message.pk}/?junk={n}").status_code == 200
+    kept = pagecache._cache("visitor")
+    assert 0 < kept.bytes <= settings.MESSAGEBOARD_PAGE_CACHE_BYTES // 4
+    assert len(kept) < 200
