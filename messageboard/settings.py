@@ -269,6 +269,8 @@ MESSAGEBOARD_PAGE_SIZE = 50
 MESSAGEBOARD_MAX_LEASES_PER_USER = env_int("MESSAGEBOARD_MAX_LEASES_PER_USER", 5)
 MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS = env_int("MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS", 3600)
 MESSAGEBOARD_BREAK_COOLDOWN_SECONDS = env_int("MESSAGEBOARD_BREAK_COOLDOWN_SECONDS", 600)
+# Drafts one user keeps at once (a draft is a file of up to MESSAGEBOARD_MAX_BODY_BYTES).
+MESSAGEBOARD_MAX_DRAFTS_PER_USER = env_int("MESSAGEBOARD_MAX_DRAFTS_PER_USER", 50)
 if MESSAGEBOARD_LEASE_SECONDS < 4:
     raise ImproperlyConfigured("MESSAGEBOARD_LEASE_SECONDS must be at least 4.")
 
@@ -284,6 +286,10 @@ MESSAGEBOARD_RATE_SAVES = env_rate("MESSAGEBOARD_RATE_SAVES", "10/minute;120/hou
 # Diffs not yet computed, per address: each may cost a few tenths of a second (benchmarks/diff.py).
 MESSAGEBOARD_RATE_DIFFS = env_rate("MESSAGEBOARD_RATE_DIFFS", "30/minute;300/hour")
 MESSAGEBOARD_RATE_LEASES = env_rate("MESSAGEBOARD_RATE_LEASES", "20/minute;200/hour")  # lease takes per user
+# Draft writes per user: a heartbeat every 30 s per open editor, a few editors at once.
+MESSAGEBOARD_RATE_DRAFTS = env_rate("MESSAGEBOARD_RATE_DRAFTS", "30/minute;600/hour")
+# A merge costs up to a diff's bounded work (benchmarks/merge.py): limited like diffs, per user.
+MESSAGEBOARD_RATE_MERGES = env_rate("MESSAGEBOARD_RATE_MERGES", "30/minute;300/hour")
 # Shared by every process and app server through Redis; on the embedded default, per process.
 MESSAGEBOARD_RATE_STORAGE = env_str("MESSAGEBOARD_RATE_STORAGE", REDIS_URL or "memory://")
 MESSAGEBOARD_RATE_KEY_PREFIX = env_str("MESSAGEBOARD_RATE_KEY_PREFIX", "messageboard-limits")

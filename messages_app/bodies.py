@@ -131,6 +131,46 @@ def body_copy(key: str, data: bytes, *, to: Storage) -> None:
         raise FileExistsError(f"storage renamed {key!r} to {saved!r}")
 
 
+DRAFT_PREFIX = "drafts"
+
+
+def draft_key(message_id: int, user_id: int) -> str:
+    """Return a new, never used key for a user's draft of a message."""
+    shard = hashlib.sha256(str(message_id).encode()).hexdigest()
+    # A new key per write, as for versions: the row moves to it only once it is durable, and a
+    # late or refused write can never overwrite the text the row points at.
+    return f"{DRAFT_PREFIX}/{shard[:2]}/{shard[2:4]}/{message_id}-u{user_id}-{secrets.token_hex(8)}.txt"
+
+
+def draft_save(*, message_id: int, user_id: int, data: bytes) -> StoredBody:
+    """Write a draft's text to a new key beside the bodies (same storage, same durability)."""
+    key = draft_key(message_id, user_id)
+    storage = messages_storage()
+    saved = storage.save(key, ContentFile(data))
+    if saved != key:
+        storage.delete(saved)
+        raise FileExistsError(f"storage renamed {key!r} to {saved!r}")
+    return StoredBody(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def draft_read(key: str) -> str:
+    """Return a draft's text. Drafts are read once per editor opened: not worth a cache entry."""
+    return body_read_bytes(key).decode("utf-8")
+
+
+def draft_delete(key: str) -> None:
+    """Delete a draft's file, logging (not raising) a refusal: the row no longer points at it."""
+    try:
+        messages_storage().delete(key)
+    except Exception:
+        logger.warning("could not delete draft file %s", key, exc_info=True)
+
+
+def draft_listing(storage: Storage | None = None) -> Iterator[ListedBody]:
+    """Yield every draft file in byte order of key (purge_drafts finds files no row points at)."""
+    yield from (storage or messages_storage()).listing(DRAFT_PREFIX)
+
+
 def storage_for(backend_name: str) -> Storage:
     """Build the body storage that MESSAGEBOARD_STORAGE=<backend_name> would configure."""
     from django.conf import settings

@@ -5,6 +5,8 @@
   file is written and made durable first, then one statement (``protocol_sql.save_publish``) moves
   the message to it if the version and the lease still allow; a refused save writes nothing.
 - ``message_revert``: an old version saved again as the new one, by the same rules.
+- ``message_merge``: the caller's text, started from an older version, merged with the current
+  one (merge.py) when the version moved on: offered, never saved, until the person has seen it.
 - The lease calls around them: acquire, renew, release, and a moderator's break.
 
 Every hand-written statement these run is in ``protocol_sql.py``, beside the lease rules in ``leases.py``.
@@ -20,8 +22,10 @@ from django.utils import timezone
 
 from messages_app import bodies, leases, permissions, protocol_sql, selectors, services
 from messages_app.errors import (
+    DRAFT_BASE_INVALID,
     PROTECTED,
     AlreadyCurrent,
+    InvalidInput,
     LeaseHeld,
     LeaseLost,
     MessageGone,
@@ -31,6 +35,7 @@ from messages_app.errors import (
 )
 from messages_app.history_selectors import revision_body, revision_get
 from messages_app.leases import LeaseGrant
+from messages_app.merge import Conflict, TextMerge, merge_text
 from messages_app.models import Message
 from messages_app.selectors import MessageRow, message_must_be_visible, message_state
 
@@ -79,12 +84,16 @@ def message_edit_save(
     subject: str | None,
     body: str,
     release_lease: bool = False,
+    consumes_draft: bool = True,
+    draft_seq: int = 0,
 ) -> SavedEdit:
     """Publish a new version of a message, written by the caller from base_version.
 
     With a lease token the caller must hold that valid lease; without one nobody may hold a
     valid lease. Refused saves change nothing and raise VersionConflict, LeaseLost,
-    LeaseHeld, MessageGone or MessageNotFound.
+    LeaseHeld, MessageGone or MessageNotFound. A published edit ends the user's draft of the
+    message (drafts.py) unless ``consumes_draft`` is false; ``draft_seq`` is the last draft
+    number the saving page gave out, so none of its heartbeats still on the way revives it.
     """
     if not leases.fits_integer_column(message_id):
         raise MessageNotFound()
@@ -115,6 +124,7 @@ def message_edit_save(
         now=now,
     )
     published = block_done = False
+    draft_key = None
     try:
         for _attempt in range(SAVE_ATTEMPTS):
             block_done = False
@@ -130,6 +140,10 @@ def message_edit_save(
                     subject = published_subject
                     if release_lease and lease_token:
                         leases.lease_release_published(message_id=message_id, token=lease_token)
+                    if consumes_draft:
+                        draft_key = protocol_sql.draft_consume(
+                            message_id=message_id, user_id=user.pk, seq=draft_seq, now=now
+                        )
                 block_done = True
             if published:
                 break
@@ -148,6 +162,8 @@ def message_edit_save(
         # either. Only a failed commit keeps it: the commit may have landed all the same.
         if not (published and block_done):
             bodies.body_delete_unpublished(stored.key)
+    if draft_key:
+        bodies.draft_delete(draft_key)
     return SavedEdit(message_id, new_version, subject, stored.size, stored.sha256, now)
 
 
@@ -199,6 +215,57 @@ def message_revert(*, message_id: int, user, version: int, base_version: int, le
         lease_token=lease_token,
         subject=revision.subject,
         body=revision_body(revision),
+        # The user's draft is their own text, which a restored old version does not save.
+        consumes_draft=False,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MergedEdit:
+    """The caller's text merged onto the current version: what to show before anything is saved."""
+
+    version: int  # the current version the text is now based on
+    subject: TextMerge
+    body: TextMerge
+    theirs_subject: str
+    theirs_body: str
+
+    @property
+    def conflicts(self) -> list[tuple[str, Conflict]]:
+        return [("subject", c) for c in self.subject.conflicts] + [("body", c) for c in self.body.conflicts]
+
+    @property
+    def clean(self) -> bool:
+        return self.subject.clean and self.body.clean
+
+
+def message_merge(*, message_id: int, user, base_version: int, subject: str | None, body: str) -> MergedEdit:
+    """Merge the user's subject and body, written from base_version, with the message's current version.
+
+    Checked in the API's order: the message (MessageNotFound, MessageGone), the right to edit
+    it (NotAllowed), then the input (InvalidInput, BodyTooLarge; a base_version the message
+    never had). Nothing is written. A merge costs bounded work whatever the texts (merge.py).
+    """
+    current = selectors.message_get(message_id=message_id)
+    permissions.ensure_may_edit(user, protected=current.protected)
+    if subject is not None:
+        services.subject_validate(subject)
+    services.body_validate(body)
+    if isinstance(base_version, bool) or not 1 <= base_version <= current.version:
+        raise InvalidInput(DRAFT_BASE_INVALID, field="base_version")
+    theirs_body = selectors.message_body(current)
+    if base_version == current.version:
+        base_subject, base_body = current.subject, theirs_body
+    else:
+        base = revision_get(message_id=message_id, version=base_version)
+        base_subject, base_body = base.subject, revision_body(base)
+    mine_subject = current.subject if subject is None else subject
+    return MergedEdit(
+        version=current.version,
+        subject=merge_text(base_subject, mine_subject, current.subject),
+        body=merge_text(base_body, body, theirs_body),
+        theirs_subject=current.subject,
+        theirs_body=theirs_body,
     )
 
 

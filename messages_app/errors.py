@@ -107,6 +107,28 @@ class LeaseCooldown(DomainError):
         self.retry_after = retry_after
 
 
+class DraftNotFound(DomainError):
+    message = "You have no draft of this message."
+
+
+class DraftOutOfSequence(DomainError):
+    """A draft write whose sequence number is not above the stored one: it is older, or sent twice."""
+
+    def __init__(self, stored_seq: int) -> None:
+        super().__init__(
+            f"A newer draft of this message is already saved (sequence {stored_seq}): this one was not kept."
+        )
+        self.stored_seq = stored_seq
+
+
+class TooManyDrafts(DomainError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"You already have {limit} drafts, the most one person may keep: save or discard one of them first."
+        )
+        self.limit = limit
+
+
 class TokenNotFound(DomainError):
     """No live API token of this user has that id (someone else's, revoked, expired or made up)."""
 
@@ -160,4 +182,6 @@ LEASE_MAX_HOLD = (
     "Your editing lease reached the longest time one lease may be held: your text is still here; "
     "take the lease again to go on editing."
 )
+DRAFT_SEQ_INVALID = "seq must be a whole number from 1 to 9223372036854775807."
+DRAFT_BASE_INVALID = "base_version must be a version this message has had."
 TOKEN_LIFETIME = "expires_in_days must be a whole number of days from 1 to 365."

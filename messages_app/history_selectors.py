@@ -162,8 +162,15 @@ def revision_changes(diff: RevisionDiff) -> LineChanges:
     False) when the exact one would cost too much, and at most DIFF_MAX_SHOWN_LINES lines
     are listed (the counts of removed and added lines stay exact).
     """
-    old_lines = revision_body(diff.old).splitlines()
-    new_lines = old_lines if diff.new is diff.old else revision_body(diff.new).splitlines()
+    old_text = revision_body(diff.old)
+    new_text = old_text if diff.new is diff.old else revision_body(diff.new)
+    return text_changes(old_text, new_text)
+
+
+def text_changes(old_text: str, new_text: str) -> LineChanges:
+    """Return the line changes from one text to another (two versions, or a draft and a version)."""
+    old_lines = old_text.splitlines()
+    new_lines = new_text.splitlines()
     hunks: list[DiffHunk] = []
     removed = added = 0
     room = DIFF_MAX_SHOWN_LINES
@@ -194,10 +201,9 @@ def revision_changes(diff: RevisionDiff) -> LineChanges:
                 hunks.append(DiffHunk(skipped_before=group[0][1] - shown_until, lines=lines))
                 shown_until = group[-1][2]
     skipped_after = len(old_lines) - shown_until if hunks and not not_shown else 0
-    # splitlines() drops the line endings, so texts that differ only there compare equal.
-    line_endings_only = not hunks and diff.old.sha256 != diff.new.sha256
     return LineChanges(
-        line_endings_only=line_endings_only,
+        # splitlines() drops the line endings, so texts that differ only there compare equal.
+        line_endings_only=not hunks and old_text != new_text,
         hunks=hunks,
         skipped_after=skipped_after,
         removed=removed,

@@ -143,6 +143,39 @@ class Token(models.Model):
         return f"{self.prefix}… (user {self.user_id})"
 
 
+class Draft(models.Model):
+    """A user's unsaved text of one message, kept on the server until it is saved or discarded.
+
+    The text is a file (bodies.draft_save), never a column. ``seq`` is the writer's sequence
+    number: a write with a number no higher than the stored one is refused, so a request that
+    arrives late never overwrites newer text. Saving or discarding the text keeps the row with
+    ``consumed_at`` set and its number, so a heartbeat sent before the save cannot bring the
+    text back; purge_drafts removes rows nobody touched for a while.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    subject = models.CharField(max_length=200)
+    body_key = models.CharField(max_length=255, db_column="body")
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    base_version = models.PositiveIntegerField()
+    seq = models.BigIntegerField()
+    updated_at = models.DateTimeField()
+    consumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "message"], name="draft_one_per_user_message")]
+        indexes = [
+            # purge_drafts walks the oldest first; the per-user cap counts a user's live drafts.
+            models.Index(fields=["updated_at"], name="draft_updated_at"),
+            models.Index(fields=["user"], condition=Q(consumed_at__isnull=True), name="draft_live_by_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"draft of #{self.message_id} by user {self.user_id}"
+
+
 class ListGeneration(models.Model):
     """One row holding a number that moves whenever what the message list shows changes.
 

@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 
 from messages_app import pagecache
 from messages_app.bodies import StoredBody
-from messages_app.models import EditLease, LeaseEvent, Message, Revision
+from messages_app.models import Draft, EditLease, LeaseEvent, Message, Revision
 
 TABLE = EditLease._meta.db_table
 # First key of the PostgreSQL advisory lock a user's lease grants queue on (the second is the user).
@@ -399,3 +399,29 @@ def _as_datetime(value) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value
+
+
+def draft_consume(*, message_id: int, user_id: int, seq: int, now: datetime) -> str | None:
+    """Mark the user's draft of the message saved (or discarded); return its file's key if it had text.
+
+    Runs in the save's transaction. The row stays, its sequence number raised to ``seq`` (the
+    last number the saving page gave out), so a heartbeat sent before the save and arriving
+    after it is refused as out of sequence instead of bringing the text back. The returned
+    file is the caller's to delete once the transaction is committed.
+    """
+    table = Draft._meta.db_table
+    larger = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET seq = {larger}(seq, %s), consumed_at = %s, updated_at = %s "
+            "WHERE user_id = %s AND message_id = %s AND consumed_at IS NULL RETURNING body",
+            [seq, now, now, user_id, message_id],
+        )
+        row = cursor.fetchone()
+        if row is None and seq > 0:
+            # Consumed before (discarded in another tab): only the number has to catch up.
+            cursor.execute(
+                f"UPDATE {table} SET seq = %s WHERE user_id = %s AND message_id = %s AND seq < %s",
+                [seq, user_id, message_id, seq],
+            )
+    return row[0] if row else None

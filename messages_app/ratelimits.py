@@ -60,6 +60,8 @@ LIMITS: dict[str, Limit] = {
     "lease_user": Limit(
         "MESSAGEBOARD_RATE_LEASES", "You are opening messages for editing faster than this board allows."
     ),
+    "merge_user": Limit("MESSAGEBOARD_RATE_MERGES", "You are asking for merges faster than this board allows."),
+    "draft_user": Limit("MESSAGEBOARD_RATE_DRAFTS", "You are saving drafts faster than this board allows."),
 }
 
 _limiter: MovingWindowRateLimiter | None = None

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from messages_app import history_views, views
+from messages_app import edit_views, history_views, views
 
 app_name = "messages_app"
 
@@ -8,10 +8,12 @@ urlpatterns = [
     path("", views.message_list, name="message-list"),
     path("new/", views.message_create, name="message-create"),
     path("<int:message_id>/", views.message_detail, name="message-detail"),
-    path("<int:message_id>/edit/", views.message_edit, name="message-edit"),
-    path("<int:message_id>/lease/", views.lease_status, name="lease-status"),
-    path("<int:message_id>/lease/renew/", views.lease_renew, name="lease-renew"),
-    path("<int:message_id>/lease/release/", views.lease_release, name="lease-release"),
+    path("<int:message_id>/edit/", edit_views.message_edit, name="message-edit"),
+    path("<int:message_id>/lease/", edit_views.lease_status, name="lease-status"),
+    path("<int:message_id>/lease/renew/", edit_views.lease_renew, name="lease-renew"),
+    path("<int:message_id>/lease/release/", edit_views.lease_release, name="lease-release"),
+    path("<int:message_id>/draft/", edit_views.draft_save, name="draft-save"),
+    path("<int:message_id>/draft/discard/", edit_views.draft_discard, name="draft-discard"),
     path("<int:message_id>/history/", history_views.message_history, name="message-history"),
     path("<int:message_id>/history/<int:version>/", history_views.revision_detail, name="revision-detail"),
     path("<int:message_id>/history/<int:version>/restore/", history_views.revision_restore, name="revision-restore"),

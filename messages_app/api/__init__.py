@@ -1,6 +1,6 @@
 """The JSON API of docs/API.md: HTTP in and out, every rule left to services and selectors.
 
-One django-ninja Router per resource (tokens.py, messages.py, leases.py, revisions.py); the
+One django-ninja Router per resource (tokens.py, messages.py, leases.py, revisions.py, drafts.py); the
 error bodies (errors.py), authentication (auth.py), schemas (schemas.py) and HTTP helpers
 (http.py) each have a module."""
 
@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Swagger
 
 from messages_app.api.auth import WRITE_AUTH
+from messages_app.api.drafts import router as draft_router
 from messages_app.api.errors import NO_METHOD, NO_ROUTE, error_response, register_error_handlers
 from messages_app.api.leases import router as lease_router
 from messages_app.api.messages import router as message_router
@@ -38,7 +39,7 @@ api = NinjaAPI(
     docs=Swagger(),
 )
 register_error_handlers(api)
-for router in (token_router, message_router, lease_router, revision_router):
+for router in (token_router, message_router, lease_router, revision_router, draft_router):
     api.add_router("", router)
 
 

@@ -14,6 +14,8 @@ from messages_app.errors import (
     AlreadyCurrent,
     BodyTooLarge,
     DomainError,
+    DraftNotFound,
+    DraftOutOfSequence,
     InvalidInput,
     LeaseCooldown,
     LeaseHeld,
@@ -24,6 +26,7 @@ from messages_app.errors import (
     RateLimited,
     RevisionNotFound,
     TokenNotFound,
+    TooManyDrafts,
     TooManyLeases,
     TooManyTokens,
     VersionConflict,
@@ -59,6 +62,7 @@ DOMAIN_ERRORS: list[tuple[type[DomainError], int, str]] = [
     (MessageNotFound, 404, "not_found"),
     (RevisionNotFound, 404, "not_found"),
     (TokenNotFound, 404, "not_found"),
+    (DraftNotFound, 404, "not_found"),
     (MessageGone, 410, "gone"),
     (NotAllowed, 403, "forbidden"),
     (BodyTooLarge, 413, "too_large"),
@@ -69,6 +73,8 @@ DOMAIN_ERRORS: list[tuple[type[DomainError], int, str]] = [
     (AlreadyCurrent, 400, "invalid"),
     (TooManyTokens, 429, "too_many_tokens"),
     (TooManyLeases, 429, "too_many_leases"),
+    (TooManyDrafts, 429, "too_many_drafts"),
+    (DraftOutOfSequence, 409, "draft_out_of_sequence"),
     (RateLimited, 429, "rate_limited"),
     (LeaseCooldown, 403, "lease_cooldown"),
 ]
@@ -101,6 +107,8 @@ def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
         extra["lease"] = {"holder": exc.holder, "expires_at": exc.expires_at}
     elif isinstance(exc, InvalidInput) and not isinstance(exc, BodyTooLarge):
         extra["fields"] = {exc.field: exc.detail}
+    elif isinstance(exc, DraftOutOfSequence):
+        extra["seq"] = exc.stored_seq
     elif isinstance(exc, TooManyLeases):
         extra["held"] = [message_id for message_id, _subject in exc.held]
     response = error_response(status, error, exc.detail, **extra)
@@ -118,6 +126,8 @@ def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
 EDITING_CALLS = {
     ("PUT", "/messages/<int:message_id>"),
     ("POST", "/messages/<int:message_id>/revisions/<int:version>/revert"),
+    ("PUT", "/messages/<int:message_id>/draft"),
+    ("POST", "/messages/<int:message_id>/merge"),
 }
 
 

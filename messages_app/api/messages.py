@@ -29,6 +29,8 @@ from messages_app.api.schemas import (
     ErrorOut,
     InvalidOut,
     LockedOut,
+    MergeIn,
+    MergeOut,
     MessageEditIn,
     MessageIn,
     MessageOut,
@@ -171,6 +173,37 @@ def message_edit_save(
         body=edit.body,
     )
     return message_full(selectors.message_get(message_id=message_id), response)
+
+
+@router.post(
+    "/messages/{int:message_id}/merge",
+    response={200: MergeOut, 429: ErrorOut, **WRITE_ERRORS, **BODY_ERRORS},
+    operation_id="message_merge",
+    tags=["messages"],
+    summary="Merge the caller's text, written from an older version, with the current one (nothing is saved)",
+    description=(
+        "A three-way merge by words (sentences in conflicts), for a PUT refused with `412` because the "
+        "message moved on. Where both changed the same passage differently, `merged` holds the caller's "
+        "text and `conflicts` lists the passage as the starting version, the caller and the current "
+        "version have it. Check the text, then PUT it with `If-Match` of `version`."
+    ),
+)
+def message_merge(request: HttpRequest, merge: MergeIn, message_id: int = Path(..., ge=1, le=MAX_ID)):
+    ratelimits.limit_user("merge_user", request.auth, message_id=message_id)
+    merged = editing.message_merge(
+        message_id=message_id,
+        user=request.auth,
+        base_version=merge.base_version,
+        subject=merge.subject,
+        body=merge.body,
+    )
+    return {
+        "version": merged.version,
+        "merged": {"subject": merged.subject.text(), "body": merged.body.text()},
+        "conflicts": [
+            {"field": field, "base": c.base, "mine": c.mine, "theirs": c.theirs} for field, c in merged.conflicts
+        ],
+    }
 
 
 @router.delete(

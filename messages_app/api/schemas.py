@@ -53,6 +53,54 @@ class MessageIn(Schema):
     body: str = Field(min_length=1)
 
 
+class DraftIn(Schema):
+    subject: str = Field(
+        None,
+        min_length=1,
+        max_length=services.SUBJECT_MAX_LENGTH,
+        description="Left out: the draft keeps its subject (a new draft takes the message's).",
+    )
+    body: str = Field(min_length=1)
+    base_version: int = Field(ge=1, le=2**31 - 1, description="The version the text started from.")
+    seq: int = Field(
+        ge=1, le=2**63 - 1, description="Above the stored draft's seq, or 409 draft_out_of_sequence: newest wins."
+    )
+
+
+class DraftOut(Schema):
+    subject: str
+    body: str
+    base_version: int
+    seq: int
+    updated_at: datetime
+
+
+class MergeIn(Schema):
+    base_version: int = Field(ge=1, le=2**31 - 1, description="The version the caller's text started from.")
+    subject: str = Field(
+        None, min_length=1, max_length=services.SUBJECT_MAX_LENGTH, description="Left out: the current subject."
+    )
+    body: str = Field(min_length=1)
+
+
+class MergedTextOut(Schema):
+    subject: str
+    body: str
+
+
+class ConflictOut(Schema):
+    field: str = Field(description="subject or body")
+    base: str
+    mine: str
+    theirs: str
+
+
+class MergeOut(Schema):
+    version: int = Field(description="The current version: send it as If-Match when saving the merged text.")
+    merged: MergedTextOut = Field(description="The merged text; at each conflict, the caller's own text (mine).")
+    conflicts: list[ConflictOut]
+
+
 class MessageEditIn(Schema):
     subject: str = Field(
         None, min_length=1, max_length=services.SUBJECT_MAX_LENGTH, description="Left out: the subject stays."

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.test import Client
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from messages_app import editing, views
+from messages_app import edit_views, editing
 from messages_app.models import EditLease
 
 # The board must work with nothing but the machine it runs on: serve it on 127.0.0.1.
@@ -43,7 +43,7 @@ class PageLog:
 @pytest.fixture
 def short_poll(monkeypatch):
     """A waiting editor's page asks every second instead of every five."""
-    monkeypatch.setattr(views, "WAIT_POLL_SECONDS", 1)
+    monkeypatch.setattr(edit_views, "WAIT_POLL_SECONDS", 1)
 
 
 @pytest.fixture

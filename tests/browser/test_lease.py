@@ -171,25 +171,31 @@ def test_leaving_the_edit_page_releases_the_lease(open_page, alice, make_message
     assert [call["message_id"] for call in release_calls] == [message.pk]
 
 
-def test_coming_back_to_the_edit_page_keeps_the_draft_beside_the_newer_version(open_page, alice, bob, make_message):
-    message = make_message()
+def test_coming_back_to_the_edit_page_merges_the_draft_with_the_newer_version(open_page, alice, bob, make_message):
+    message = make_message(body="Alice wrote this. Bob wrote that.")
     page = open_page(alice)
     page.goto(edit_url(message))
-    page.get_by_label("Body").fill("My unsaved draft.")
+    page.get_by_label("Body").fill("Alice wrote this, twice. Bob wrote that.")
     page.get_by_role("link", name="Messageboard").click()
     expect(page).to_have_url(re.compile(r"/messages/$"))
     assert wait_until(lambda: lease_row(message.pk) is None)
     editing.message_edit_save(
-        message_id=message.pk, user=bob, base_version=1, lease_token=None, subject=None, body="Bob's version."
+        message_id=message.pk,
+        user=bob,
+        base_version=1,
+        lease_token=None,
+        subject=None,
+        body="Alice wrote this. Bob wrote that, again.",
     )
 
     # The browser puts the draft back into the form; the page must not pass it off as based on
-    # Bob's version, which a plain save would then overwrite unseen.
+    # Bob's version, which a plain save would then overwrite unseen: it is merged with it.
     page.go_back()
-    expect(page.locator(".current-version")).to_contain_text("Bob's version.")
-    expect(page.get_by_label("Body")).to_have_value("My unsaved draft.")
+    expect(page.locator("#merge-clean")).to_contain_text("Your changes and version 2 were merged")
+    expect(page.get_by_label("Body")).to_have_value("Alice wrote this, twice. Bob wrote that, again.")
     expect(lease_state(page)).to_have_attribute("data-lease-state", "holding")
     assert lease_row(message.pk).token == page.locator("input[name=lease_token]").input_value()
+    assert page.locator("input[name=base_version]").input_value() == "2"
 
 
 def test_cancel_releases_and_returns_to_the_message(open_page, alice, make_message):

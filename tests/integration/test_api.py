@@ -791,8 +791,12 @@ def test_openapi_document_describes_every_call(anon):
         # Accounts and tokens (issue 11).
         "/api/auth/tokens",
         "/api/auth/tokens/{token_id}",
+        # Drafts and merges (issue 13).
+        "/api/messages/{message_id}/draft",
+        "/api/messages/{message_id}/merge",
     }
     assert set(paths["/api/messages/{message_id}/lease"]) == {"post", "put", "delete"}
+    assert set(paths["/api/messages/{message_id}/draft"]) == {"get", "put", "delete"}
 
 
 def test_docs_page_loads_only_local_assets(anon):

@@ -2,14 +2,15 @@
 
 import re
 from datetime import timedelta
+from html import unescape as html_unescape
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
 from messages_app import history_selectors, leases, selectors, services
+from messages_app.edit_views import STALE_EDIT_FORM
 from messages_app.models import EditLease, Message, Revision
-from messages_app.views import STALE_EDIT_FORM
 
 pytestmark = [pytest.mark.django_db, pytest.mark.both_storages]
 
@@ -38,10 +39,10 @@ def open_editor(client, message) -> tuple[str, str]:
     return hidden(page, "lease_token"), hidden(page, "base_version")
 
 
-def post_save(client, message, token, base_version, *, subject="Edited", body="Edited body"):
+def post_save(client, message, token, base_version, *, subject="Edited", body="Edited body", extra=None):
     return client.post(
         f"/messages/{message.pk}/edit/",
-        {"subject": subject, "body": body, "base_version": base_version, "lease_token": token},
+        {"subject": subject, "body": body, "base_version": base_version, "lease_token": token, **(extra or {})},
     )
 
 
@@ -224,7 +225,7 @@ def test_second_tab_takes_the_lease_and_the_first_tabs_save_is_refused_keeping_i
     assert selectors.message_body(message) == "stored text"
 
 
-def test_stale_version_is_refused_keeping_the_text_and_showing_the_current_version(
+def test_stale_version_rewritten_on_both_sides_comes_back_as_a_conflict_to_resolve_before_saving(
     alice_client, bob_client, make_message
 ):
     message = make_message(body="version one")
@@ -237,12 +238,24 @@ def test_stale_version_is_refused_keeping_the_text_and_showing_the_current_versi
     assert response.status_code == 409
     page = html(response)
     assert "The message was changed since you opened it: it is now at version 2." in page
-    assert textarea(page) == "alice&#x27;s late text"
-    assert "The current version (2), for comparison" in page
-    assert "bob&#x27;s version two" in page
-    # The re-shown form is based on version 2 with a fresh lease, so saving again works.
+    assert "changed on both sides" in page
+    # Both sides are in the form, between conflict marks, and listed above it.
+    assert html_unescape(textarea(page)) == (
+        "\n<<<<<<< your text\nalice's late text\n======= version 2\nbob's version two\n>>>>>>> end of conflict\n"
+    )
+    assert hidden(page, "conflict_marks") == "1"
+    # The re-shown form is based on version 2 with a fresh lease; the marks must go before it saves.
     assert hidden(page, "base_version") == "2"
-    retry = post_save(alice_client, message, hidden(page, "lease_token"), "2", body="alice's late text")
+    marked = html_unescape(textarea(page))
+    refused = post_save(
+        alice_client, message, hidden(page, "lease_token"), "2", body=marked, extra={"conflict_marks": "1"}
+    )
+    assert refused.status_code == 400
+    assert "still has conflict marks" in html(refused)
+    assert Message.objects.get().version == 2
+    retry = post_save(
+        alice_client, message, hidden(page, "lease_token"), "2", body="alice's late text", extra={"conflict_marks": "1"}
+    )
     assert retry.status_code == 302
     assert Message.objects.get().version == 3
 
