@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from messages_app import drafts, editing, ratelimits, selectors
+from messages_app import drafts, editing, permissions, ratelimits, selectors
 from messages_app.drafts import SEQ_MAX
 from messages_app.errors import (
     DomainError,
@@ -140,7 +140,15 @@ def _edit_page_or_wait(
         opened = editing.message_edit_open(message_id=message_id, user=request.user)
     except LeaseHeld as held:
         message = selectors.message_get(message_id=message_id)
-        context = _edit_context(message, None, lease_mode="waiting", lease=held, kept=kept, notice=notice)
+        context = _edit_context(
+            message,
+            None,
+            lease_mode="waiting",
+            lease=held,
+            kept=kept,
+            notice=notice,
+            may_take_over=permissions.may_break_lease(request.user),
+        )
         return render(request, EDIT_TEMPLATE, context, status=status)
     except (TooManyLeases, LeaseCooldown) as refused:
         message = selectors.message_get(message_id=message_id)
@@ -184,6 +192,11 @@ def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
 
     form = MessageEditForm(request.POST)
     kept = _kept_text(request.POST)
+    if request.POST.get("intent") == "take-over":
+        # A moderator takes the lease from whoever holds it (its holder's text stays their draft).
+        ratelimits.limit_user("lease_user", request.user, message_id=message_id)
+        editing.message_lease_break(message_id=message_id, user=request.user)
+        return _edit_page_or_wait(request, message_id)
     if request.POST.get("intent") == "resume":
         # Back to the editor with this text: after a lost lease, a reload, or to restore a draft.
         try:

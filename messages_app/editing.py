@@ -36,7 +36,7 @@ from messages_app.errors import (
 from messages_app.history_selectors import revision_body, revision_get
 from messages_app.leases import LeaseGrant
 from messages_app.merge import Conflict, TextMerge, merge_text
-from messages_app.models import Message
+from messages_app.models import LeaseEvent, Message
 from messages_app.selectors import MessageRow, message_must_be_visible, message_state
 
 # A save refused by a lease that is gone a moment later is tried again this many times in all.
@@ -292,12 +292,36 @@ def message_lease_acquire(*, message_id: int, user) -> LeaseGrant:
 
 
 def message_lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
-    """Extend the user's lease on a message, up to MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS since taken or saved."""
+    """Extend the user's lease on a message, up to MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS since taken or saved.
+
+    A lease a moderator broke says so, and by whom: the holder's page tells them their text is
+    kept as their draft.
+    """
     try:
         return leases.lease_renew(message_id=message_id, user=user, token=token)
     except LeaseLost:
         message_must_be_visible(message_id)
+        broken = _broken_by_moderator(message_id=message_id, user=user)
+        if broken is not None:
+            moderator, at = broken
+            raise LeaseLost(
+                f"{moderator}, a moderator, took over editing this message at {at:%H:%M:%S} UTC. Your text is "
+                "safe: it is kept as your draft, offered when you open the editor again."
+            ) from None
         raise
+
+
+def _broken_by_moderator(*, message_id: int, user) -> tuple[str, datetime] | None:
+    """Return who broke the user's lease on the message and when, if that is the last thing that happened to it."""
+    last = (
+        LeaseEvent.objects.filter(message_id=message_id, user=user)
+        .order_by("-id")
+        .values_list("event", "by__username", "at")
+        .first()
+    )
+    if last is None or last[0] != LeaseEvent.Kind.BROKEN or last[1] is None:
+        return None
+    return last[1], last[2]
 
 
 def message_lease_release(*, message_id: int, user, token: str | None) -> None:

@@ -136,3 +136,30 @@ def test_a_conflict_is_resolved_with_the_pages_buttons_before_saving(open_page, 
     alice_page.get_by_role("button", name="Save").click()
     expect(alice_page).to_have_url(re.compile(rf"/messages/{message.pk}/$"))
     assert Message.objects.get(pk=message.pk).version == 3
+
+
+def test_a_moderator_takes_over_and_the_holders_page_says_so_with_her_text_kept(
+    open_page, alice, mia, make_message, settings
+):
+    settings.MESSAGEBOARD_LEASE_SECONDS = 4  # a heartbeat every second
+    message = make_message(body="Original.")
+    alice_page = open_page(alice)
+    alice_page.goto(edit_url(message))
+    expect(alice_page.locator("#lease-status")).to_have_attribute("data-lease-state", "holding")
+    alice_page.get_by_label("Body").fill("Alice's unfinished rewrite.")
+
+    mia_page = open_page(mia)
+    mia_page.goto(edit_url(message))
+    expect(mia_page.locator("#lease-status")).to_contain_text("alice is editing")
+    mia_page.get_by_role("button", name="Take over editing").click()
+    expect(mia_page.locator("#lease-status")).to_have_attribute("data-lease-state", "holding")
+
+    # Alice's next heartbeat finds the lease taken: her page says by whom, and her text is kept.
+    status = alice_page.locator("#lease-status")
+    expect(status).to_have_attribute("data-lease-state", "lost", timeout=4_000)
+    expect(status).to_contain_text("mia, a moderator, took over editing this message")
+    expect(status).to_contain_text("kept as your draft")
+    expect(alice_page.get_by_label("Body")).to_have_value("Alice's unfinished rewrite.")
+    draft = wait_until(lambda: live_draft(message, alice), timeout=4)
+    assert draft is not None and draft.base_version == 1
+    assert EditLease.objects.get(message=message).holder == mia
