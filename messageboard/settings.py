@@ -263,6 +263,8 @@ MESSAGEBOARD_LEASE_SECONDS = env_int("MESSAGEBOARD_LEASE_SECONDS", 120)
 MESSAGEBOARD_IDLE_SECONDS = env_int("MESSAGEBOARD_IDLE_SECONDS", 15 * 60)
 MESSAGEBOARD_MAX_BODY_BYTES = env_int("MESSAGEBOARD_MAX_BODY_BYTES", 262144)
 MESSAGEBOARD_PAGE_SIZE = 50
+# How often an open message page asks whether a new version was saved (a 304 while none was).
+MESSAGEBOARD_CHANGES_POLL_SECONDS = env_int("MESSAGEBOARD_CHANGES_POLL_SECONDS", 30)
 # Leases cannot be hogged: at most this many at once per user (0: no limit), renewed only up to
 # this long after being taken or after the holder's last save, and not taken back for this
 # long after a moderator broke it (0: no cooldown).

@@ -167,7 +167,7 @@ def draft_delete(key: str) -> None:
 
 
 def draft_listing(storage: Storage | None = None) -> Iterator[ListedBody]:
-    """Yield every draft file in byte order of key (purge_drafts finds files no row points at)."""
+    """Yield every draft file in byte order of key (purge_drafts removes old ones no row points at)."""
     yield from (storage or messages_storage()).listing(DRAFT_PREFIX)
 
 

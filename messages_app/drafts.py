@@ -213,3 +213,35 @@ def drafts_purge(*, older_than: datetime, dry_run: bool = False, batch: int = 50
                 if live_key:
                     bodies.draft_delete(live_key)
                 yield PurgedDraft(pk, live_key)
+
+
+def draft_orphans_purge(*, older_than: datetime, dry_run: bool = False, batch: int = 500) -> Iterator[str]:
+    """Delete draft files older than ``older_than`` that no draft points at; yield each key.
+
+    A write that crashed between its file and its row, or whose old file's delete failed,
+    leaves such a file. Only files older than the cut-off are looked at, so a write in
+    progress (its file new, its row not yet pointing at it) is never touched.
+    """
+    cut_off = older_than.timestamp()
+    chunk: list[str] = []
+
+    def unreferenced(keys: list[str]) -> list[str]:
+        referenced = set(Draft.objects.filter(body_key__in=keys).values_list("body_key", flat=True))
+        return [key for key in keys if key not in referenced]
+
+    for listed in bodies.draft_listing():
+        if listed.modified_at >= cut_off:
+            continue
+        chunk.append(listed.key)
+        if len(chunk) >= batch:
+            yield from _orphans_deleted(unreferenced(chunk), dry_run)
+            chunk = []
+    if chunk:
+        yield from _orphans_deleted(unreferenced(chunk), dry_run)
+
+
+def _orphans_deleted(keys: list[str], dry_run: bool) -> Iterator[str]:
+    for key in keys:
+        if not dry_run:
+            bodies.draft_delete(key)
+        yield key

@@ -51,7 +51,7 @@ def _cache(name: str) -> BoundedTextCache:
 
 
 def _forget_caches(*, setting: str, **kwargs) -> None:
-    if setting in {"MESSAGEBOARD_PAGE_CACHE_BYTES", "CACHES", "DATABASES"}:
+    if setting in {"MESSAGEBOARD_PAGE_CACHE_BYTES", "MESSAGEBOARD_CHANGES_POLL_SECONDS", "CACHES", "DATABASES"}:
         clear()
 
 

@@ -419,9 +419,13 @@ def draft_consume(*, message_id: int, user_id: int, seq: int, now: datetime) -> 
         )
         row = cursor.fetchone()
         if row is None and seq > 0:
-            # Consumed before (discarded in another tab): only the number has to catch up.
+            # No text to end, but the number must still hold: consumed before (discarded in
+            # another tab), or never kept yet, its first heartbeat still on the way. A textless
+            # row keeps the number, so that heartbeat is refused when it lands.
             cursor.execute(
-                f"UPDATE {table} SET seq = %s WHERE user_id = %s AND message_id = %s AND seq < %s",
-                [seq, user_id, message_id, seq],
+                f"INSERT INTO {table} (user_id, message_id, subject, body, size, sha256, base_version, seq, "
+                "updated_at, consumed_at) VALUES (%s, %s, '', '', 0, '', 1, %s, %s, %s) "
+                f"ON CONFLICT (user_id, message_id) DO UPDATE SET seq = excluded.seq WHERE {table}.seq < excluded.seq",
+                [user_id, message_id, seq, now, now],
             )
     return row[0] if row else None

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.message_list, name="message-list"),
     path("new/", views.message_create, name="message-create"),
     path("<int:message_id>/", views.message_detail, name="message-detail"),
+    path("<int:message_id>/changes/", views.message_changes, name="message-changes"),
     path("<int:message_id>/edit/", edit_views.message_edit, name="message-edit"),
     path("<int:message_id>/lease/", edit_views.lease_status, name="lease-status"),
     path("<int:message_id>/lease/renew/", edit_views.lease_renew, name="lease-renew"),

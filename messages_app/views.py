@@ -3,12 +3,14 @@
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import get_template, render_to_string
+from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -26,6 +28,7 @@ from messages_app.errors import (
 from messages_app.forms import MessageForm, SignupForm
 
 LIST_TEMPLATE = "messages_app/message_list.html"
+CHANGES_TEMPLATE = "messages_app/message_changes.html"
 LIST_ROW_TEMPLATE = "messages_app/message_list_row.html"
 ARTICLE_TEMPLATE = "messages_app/message_article.html"
 
@@ -130,11 +133,41 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
 
     def article_html() -> str:
         body = selectors.message_body(message)
-        return render_to_string(ARTICLE_TEMPLATE, {"message": message, "body": body, **buttons})
+        context = {"message": message, "body": body, "changes_poll_seconds": settings.MESSAGEBOARD_CHANGES_POLL_SECONDS}
+        return render_to_string(ARTICLE_TEMPLATE, {**context, **buttons})
 
     # The row holds everything the article shows but the body, which its version names.
     article = pagecache.article((message, *buttons.values()), article_html)
     return board_page(request, title=message.subject, content=article)
+
+
+@require_GET
+def message_changes(request: HttpRequest, message_id: int) -> HttpResponse:
+    """Tell a reader whether the message moved on from the version they read (polled by the message page).
+
+    Unchanged, the answer is the same placeholder under the same ETag, so the browser's own
+    revalidation makes it a 304 with no body: a reader left on a page costs one indexed read.
+    """
+    try:
+        seen = cursor_param(request, "seen")
+    except ValueError as error:
+        return render(request, "400.html", {"detail": str(error)}, status=400)
+    try:
+        state = selectors.message_state(message_id=message_id)
+    except MessageNotFound:
+        return render(request, "404.html", {"detail": MessageNotFound.message}, status=404)
+    except MessageGone:
+        state = None
+    if state is not None and state.version == seen:
+        context = {"message_id": message_id, "seen": seen, "poll_seconds": settings.MESSAGEBOARD_CHANGES_POLL_SECONDS}
+        html = render_to_string(CHANGES_TEMPLATE, context)
+    else:
+        context = {"message_id": message_id, "gone": state is None, "version": state and state.version}
+        html = render_to_string(CHANGES_TEMPLATE, {**context, "changed": True})
+    response = HttpResponse(html)
+    response["ETag"] = f'"{seen}-{state.version if state else "gone"}"'
+    response["Cache-Control"] = "no-cache"
+    return get_conditional_response(request, etag=response["ETag"], response=response)
 
 
 def board_page(request: HttpRequest, *, title: str, content: str) -> HttpResponse:

@@ -1,13 +1,14 @@
 """Remove drafts nobody touched for a while: abandoned text, and the marks saved or discarded drafts leave.
 
 A draft's row and file go together, the row first: a user who comes back to a draft in the
-meantime writes it again, which makes it newer than the cut-off, and it stays.
+meantime writes it again, which makes it newer than the cut-off, and it stays. Draft files that
+old which no row points at (an interrupted write left them) go too.
 """
 
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from messages_app.drafts import drafts_purge
+from messages_app.drafts import draft_orphans_purge, drafts_purge
 from messages_app.management.commands.purge_deleted import parse_age
 from messages_app.management.progress import progress_bar
 
@@ -27,5 +28,11 @@ class Command(BaseCommand):
                 rows += 1
                 files += purged.key is not None
                 advance(1)
+            orphans = 0
+            for _key in draft_orphans_purge(older_than=cut_off, dry_run=options["dry_run"]):
+                orphans += 1
+                advance(1)
         verb = "Would remove" if options["dry_run"] else "Removed"
         self.stdout.write(self.style.SUCCESS(f"{verb} {rows} drafts ({files} with text, each a file)."))
+        if orphans:
+            self.stdout.write(f"{verb} {orphans} draft files no draft pointed at (left by an interrupted write).")
