@@ -43,15 +43,18 @@ def body_key(message_id: int, version: int) -> str:
 
 def body_save(*, message_id: int, version: int, data: bytes, text: str | None = None) -> StoredBody:
     """Write a body to a new key and return where it went with its size and checksum."""
-    key = body_key(message_id, version)
-    storage = messages_storage()
+    stored = _save_exactly(messages_storage(), body_key(message_id, version), data)
+    if text is not None:
+        _cache_set(stored.key, text)
+    return stored
+
+
+def _save_exactly(storage: Storage, key: str, data: bytes) -> StoredBody:
+    """Write data under exactly ``key``: a storage that renames instead of refusing would hide a collision."""
     saved = storage.save(key, ContentFile(data))
     if saved != key:
-        # A storage that renames instead of refusing would hide a collision: undo it, and fail.
         storage.delete(saved)
         raise FileExistsError(f"storage renamed {key!r} to {saved!r}")
-    if text is not None:
-        _cache_set(key, text)
     return StoredBody(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
@@ -125,10 +128,7 @@ def body_copy(key: str, data: bytes, *, to: Storage) -> None:
     to), so nobody reads the key between its delete and its save.
     """
     to.delete(key)
-    saved = to.save(key, ContentFile(data))
-    if saved != key:
-        to.delete(saved)
-        raise FileExistsError(f"storage renamed {key!r} to {saved!r}")
+    _save_exactly(to, key, data)
 
 
 DRAFT_PREFIX = "drafts"
@@ -144,13 +144,7 @@ def draft_key(message_id: int, user_id: int) -> str:
 
 def draft_save(*, message_id: int, user_id: int, data: bytes) -> StoredBody:
     """Write a draft's text to a new key beside the bodies (same storage, same durability)."""
-    key = draft_key(message_id, user_id)
-    storage = messages_storage()
-    saved = storage.save(key, ContentFile(data))
-    if saved != key:
-        storage.delete(saved)
-        raise FileExistsError(f"storage renamed {key!r} to {saved!r}")
-    return StoredBody(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    return _save_exactly(messages_storage(), draft_key(message_id, user_id), data)
 
 
 def draft_read(key: str) -> str:

@@ -29,7 +29,7 @@ from messages_app.errors import (
     InvalidInput,
     TooManyDrafts,
 )
-from messages_app.models import Draft
+from messages_app.models import Draft, Message
 from messages_app.selectors import message_must_be_visible, message_state
 
 # The draft's sequence number is a signed 64-bit column.
@@ -151,8 +151,6 @@ def _publish(*, message_id: int, user, subject: str | None, file, base_version: 
 
 
 def _current_subject(message_id: int) -> str:
-    from messages_app.models import Message
-
     return Message.objects.filter(pk=message_id).values_list("subject", flat=True).get()
 
 

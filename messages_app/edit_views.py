@@ -39,7 +39,7 @@ from messages_app.errors import (
 from messages_app.forms import MessageEditForm
 from messages_app.history_selectors import text_changes
 from messages_app.merge import TextMerge
-from messages_app.views import _error_page, retry_after, shows_domain_errors
+from messages_app.views import _error_page, positive_whole_number, retry_after, shows_domain_errors
 
 EDIT_TEMPLATE = "messages_app/message_edit.html"
 WAIT_POLL_SECONDS = 5
@@ -73,10 +73,7 @@ def _edit_context(message, form, *, lease_mode: str, lease=None, **extra) -> dic
 
 
 def _whole_number(raw: str | None) -> int | None:
-    # isdigit() alone also accepts digits int() refuses, such as "²".
-    if raw and raw.isascii() and raw.isdigit() and len(raw) <= 19 and 0 < int(raw) <= SEQ_MAX:
-        return int(raw)
-    return None
+    return positive_whole_number(raw, maximum=SEQ_MAX)
 
 
 def _kept_text(post) -> dict:
@@ -99,7 +96,7 @@ def marked_text(merge: TextMerge, version: int) -> str:
     )
 
 
-def _merged_into_form(request: HttpRequest, message, kept: dict, initial: dict) -> dict:
+def _merged_into_form(message, current_body: str, kept: dict, initial: dict) -> dict:
     """Put the kept text into the form, merged with the current version if it was written from an older one.
 
     Return what the page shows about the merge: the notice, the conflicts, or what the merge
@@ -110,12 +107,8 @@ def _merged_into_form(request: HttpRequest, message, kept: dict, initial: dict) 
     if base_version is None or base_version >= message.version:
         return {}
     try:
-        merged = editing.message_merge(
-            message_id=message.pk,
-            user=request.user,
-            base_version=base_version,
-            subject=kept["subject"] or None,
-            body=kept["body"],
+        merged = editing.merge_onto(
+            message, current_body, base_version=base_version, subject=kept["subject"] or None, body=kept["body"]
         )
     except InvalidInput:
         # Nothing to merge (an empty body, a version the message never had): the text as sent.
@@ -170,7 +163,7 @@ def _edit_page_or_wait(
     }
     extra: dict = {}
     if kept:
-        extra = _merged_into_form(request, message, kept, initial)
+        extra = _merged_into_form(message, opened.body, kept, initial)
         if not extra and kept["body"] != opened.body:
             extra["current_body"] = opened.body
     else:
@@ -269,14 +262,20 @@ def _keep_refused_text(request: HttpRequest, message_id: int, kept: dict) -> Non
     # The page numbers its save above its heartbeats; without the script, the clock does.
     seq = _whole_number(request.POST.get("draft_seq")) or time.time_ns() // 1_000_000
     with contextlib.suppress(DomainError):
-        drafts.draft_put(
-            message_id=message_id,
-            user=request.user,
-            subject=kept["subject"] or None,
-            body=kept["body"],
-            base_version=kept["base_version"] or 1,
-            seq=seq,
-        )
+        _put_draft(request, message_id, kept, seq=seq)
+
+
+def _put_draft(request: HttpRequest, message_id: int, kept: dict, *, seq: int) -> drafts.DraftText:
+    """Keep text a page sent as the user's draft, counted against their draft rate; raise what draft_put raises."""
+    ratelimits.limit_user("draft_user", request.user, message_id=message_id)
+    return drafts.draft_put(
+        message_id=message_id,
+        user=request.user,
+        subject=kept["subject"] or None,
+        body=kept["body"],
+        base_version=kept["base_version"] or 0,
+        seq=seq,
+    )
 
 
 @require_GET
@@ -321,15 +320,7 @@ def _draft_from(request: HttpRequest, message_id: int) -> drafts.DraftText | Non
     if seq is None or "body" not in request.POST or kept["base_version"] is None:
         return None
     try:
-        ratelimits.limit_user("draft_user", request.user, message_id=message_id)
-        return drafts.draft_put(
-            message_id=message_id,
-            user=request.user,
-            subject=kept["subject"] or None,
-            body=kept["body"],
-            base_version=kept["base_version"],
-            seq=seq,
-        )
+        return _put_draft(request, message_id, kept, seq=seq)
     except (DraftOutOfSequence, InvalidInput, RateLimited, TooManyDrafts, NotAllowed):
         return None
 
@@ -360,18 +351,8 @@ def lease_release(request: HttpRequest, message_id: int) -> HttpResponse:
 @shows_domain_errors
 def draft_save(request: HttpRequest, message_id: int) -> HttpResponse:
     """Keep the editor's text as the user's draft without the lease (the page lost it, or is closing)."""
-    seq = _whole_number(request.POST.get("draft_seq"))
-    kept = _kept_text(request.POST)
     try:
-        ratelimits.limit_user("draft_user", request.user, message_id=message_id)
-        drafts.draft_put(
-            message_id=message_id,
-            user=request.user,
-            subject=kept["subject"] or None,
-            body=kept["body"],
-            base_version=kept["base_version"] or 0,
-            seq=seq or 0,
-        )
+        _put_draft(request, message_id, _kept_text(request.POST), seq=_whole_number(request.POST.get("draft_seq")) or 0)
     except DraftOutOfSequence as refused:
         return HttpResponse(refused.detail, status=409, content_type="text/plain; charset=utf-8")
     except InvalidInput as invalid:

@@ -227,8 +227,6 @@ class MergedEdit:
     version: int  # the current version the text is now based on
     subject: TextMerge
     body: TextMerge
-    theirs_subject: str
-    theirs_body: str
 
     @property
     def conflicts(self) -> list[tuple[str, Conflict]]:
@@ -248,24 +246,33 @@ def message_merge(*, message_id: int, user, base_version: int, subject: str | No
     """
     current = selectors.message_get(message_id=message_id)
     permissions.ensure_may_edit(user, protected=current.protected)
+    return merge_onto(current, selectors.message_body(current), base_version=base_version, subject=subject, body=body)
+
+
+def merge_onto(
+    current: MessageRow, current_body: str, *, base_version: int, subject: str | None, body: str
+) -> MergedEdit:
+    """Merge text written from base_version onto the current version, already read by a caller who may edit it.
+
+    The editor passes what it opened under the lease, so a merge reads only the base version.
+    Raises InvalidInput (BodyTooLarge) for text that could never be saved or a base_version the
+    message never had.
+    """
     if subject is not None:
         services.subject_validate(subject)
     services.body_validate(body)
     if isinstance(base_version, bool) or not 1 <= base_version <= current.version:
         raise InvalidInput(DRAFT_BASE_INVALID, field="base_version")
-    theirs_body = selectors.message_body(current)
     if base_version == current.version:
-        base_subject, base_body = current.subject, theirs_body
+        base_subject, base_body = current.subject, current_body
     else:
-        base = revision_get(message_id=message_id, version=base_version)
+        base = revision_get(message_id=current.pk, version=base_version)
         base_subject, base_body = base.subject, revision_body(base)
     mine_subject = current.subject if subject is None else subject
     return MergedEdit(
         version=current.version,
         subject=merge_text(base_subject, mine_subject, current.subject),
-        body=merge_text(base_body, body, theirs_body),
-        theirs_subject=current.subject,
-        theirs_body=theirs_body,
+        body=merge_text(base_body, body, current_body),
     )
 
 

@@ -80,14 +80,25 @@ def shows_domain_errors(view: Callable) -> Callable:
     return wrapper
 
 
+def positive_whole_number(raw: str | None, *, maximum: int | None = None) -> int | None:
+    """Return the whole number from 1 (to ``maximum``) a form or query sent, or None for anything else."""
+    # isdigit() alone also accepts digits int() refuses, such as "²".
+    if not raw or not (raw.isascii() and raw.isdigit()):
+        return None
+    if maximum is not None and len(raw) > len(str(maximum)):
+        return None  # not worth converting: far too large
+    value = int(raw)
+    return value if value >= 1 and (maximum is None or value <= maximum) else None
+
+
 def cursor_param(request: HttpRequest, name: str) -> int | None:
     raw = request.GET.get(name)
     if raw is None or raw == "":
         return None
-    # isdigit() alone also accepts digits int() refuses, such as "²".
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+    value = positive_whole_number(raw)
+    if value is None:
         raise ValueError(f"'{name}' must be a positive whole number.")
-    return int(raw)
+    return value
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -158,16 +169,20 @@ def message_changes(request: HttpRequest, message_id: int) -> HttpResponse:
         return render(request, "404.html", {"detail": MessageNotFound.message}, status=404)
     except MessageGone:
         state = None
-    if state is not None and state.version == seen:
-        context = {"message_id": message_id, "seen": seen, "poll_seconds": settings.MESSAGEBOARD_CHANGES_POLL_SECONDS}
-        html = render_to_string(CHANGES_TEMPLATE, context)
-    else:
-        context = {"message_id": message_id, "gone": state is None, "version": state and state.version}
-        html = render_to_string(CHANGES_TEMPLATE, {**context, "changed": True})
-    response = HttpResponse(html)
-    response["ETag"] = f'"{seen}-{state.version if state else "gone"}"'
+    etag = f'"{seen}-{state.version if state else "gone"}"'
+    # The usual answer, checked before anything is rendered.
+    response = get_conditional_response(request, etag=etag)
+    if response is None:
+        if state is not None and state.version == seen:
+            poll_seconds = settings.MESSAGEBOARD_CHANGES_POLL_SECONDS
+            context = {"message_id": message_id, "seen": seen, "poll_seconds": poll_seconds}
+        else:
+            version = state.version if state else None
+            context = {"message_id": message_id, "changed": True, "gone": state is None, "version": version}
+        response = HttpResponse(render_to_string(CHANGES_TEMPLATE, context))
+    response["ETag"] = etag
     response["Cache-Control"] = "no-cache"
-    return get_conditional_response(request, etag=response["ETag"], response=response)
+    return response
 
 
 def board_page(request: HttpRequest, *, title: str, content: str) -> HttpResponse:

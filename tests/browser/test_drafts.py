@@ -85,21 +85,34 @@ def test_text_typed_offline_in_a_closed_tab_is_offered_on_return(open_page, alic
     expect(back.locator("#local-draft-offer")).to_be_hidden()
 
 
+def alice_types_and_bob_saves_first(open_page, message, alice, bob, *, alice_text: str, bob_text: str):
+    """Alice opens the editor and types; her lease runs out while she thinks, and Bob saves first."""
+    alice_page = open_page(alice)
+    alice_page.goto(edit_url(message))
+    expect(alice_page.locator("#lease-status")).to_have_attribute("data-lease-state", "holding")
+    alice_page.get_by_label("Body").fill(alice_text)
+    EditLease.objects.filter(message=message).update(expires_at=timezone.now())
+    bob_page = open_page(bob)
+    bob_page.goto(edit_url(message))
+    bob_page.get_by_label("Body").fill(bob_text)
+    bob_page.get_by_role("button", name="Save").click()
+    expect(bob_page).to_have_url(re.compile(rf"/messages/{message.pk}/$"))
+    return alice_page
+
+
 def test_two_people_editing_different_sentences_of_one_paragraph_merge_cleanly(
     open_page, alice, bob, make_message, settings
 ):
     message = make_message(body="The meeting is on Monday. Bring the slides.")
-    alice_page = open_page(alice)
-    alice_page.goto(edit_url(message))
-    expect(alice_page.locator("#lease-status")).to_have_attribute("data-lease-state", "holding")
-    alice_page.get_by_label("Body").fill("The meeting is on Tuesday. Bring the slides.")
-    # Alice's lease runs out while she thinks; Bob edits the other sentence and saves first.
-    EditLease.objects.filter(message=message).update(expires_at=timezone.now())
-    bob_page = open_page(bob)
-    bob_page.goto(edit_url(message))
-    bob_page.get_by_label("Body").fill("The meeting is on Monday. Bring the slides and the budget.")
-    bob_page.get_by_role("button", name="Save").click()
-    expect(bob_page).to_have_url(re.compile(rf"/messages/{message.pk}/$"))
+    # Bob edits the other sentence and saves first.
+    alice_page = alice_types_and_bob_saves_first(
+        open_page,
+        message,
+        alice,
+        bob,
+        alice_text="The meeting is on Tuesday. Bring the slides.",
+        bob_text="The meeting is on Monday. Bring the slides and the budget.",
+    )
 
     alice_page.get_by_role("button", name="Save").click()
     expect(alice_page.locator("#merge-clean")).to_contain_text("Your changes and version 2 were merged")
@@ -116,15 +129,15 @@ def test_two_people_editing_different_sentences_of_one_paragraph_merge_cleanly(
 
 def test_a_conflict_is_resolved_with_the_pages_buttons_before_saving(open_page, alice, bob, make_message):
     message = make_message(body="The meeting is on Monday. Bring the slides.")
-    alice_page = open_page(alice)
-    alice_page.goto(edit_url(message))
-    alice_page.get_by_label("Body").fill("The meeting is on Tuesday. Bring the slides.")
-    EditLease.objects.filter(message=message).update(expires_at=timezone.now())
-    bob_page = open_page(bob)
-    bob_page.goto(edit_url(message))
-    bob_page.get_by_label("Body").fill("The meeting is on Wednesday. Bring the slides.")
-    bob_page.get_by_role("button", name="Save").click()
-    expect(bob_page).to_have_url(re.compile(rf"/messages/{message.pk}/$"))
+    # Bob changes the same word differently and saves first.
+    alice_page = alice_types_and_bob_saves_first(
+        open_page,
+        message,
+        alice,
+        bob,
+        alice_text="The meeting is on Tuesday. Bring the slides.",
+        bob_text="The meeting is on Wednesday. Bring the slides.",
+    )
 
     alice_page.get_by_role("button", name="Save").click()
     conflicts = alice_page.locator("#merge-conflicts")
