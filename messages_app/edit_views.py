@@ -367,6 +367,7 @@ def draft_save(request: HttpRequest, message_id: int) -> HttpResponse:
 @shows_domain_errors
 def draft_discard(request: HttpRequest, message_id: int) -> HttpResponse:
     """Discard the user's draft of a message and go back to the editor, which then shows the current version."""
+    ratelimits.limit_user("draft_user", request.user, message_id=message_id)
     discarded = drafts.draft_discard(
         message_id=message_id, user=request.user, seq=_whole_number(request.POST.get("draft_seq")) or 0
     )

@@ -59,11 +59,12 @@ def draft_put(request: HttpRequest, draft: DraftIn, message_id: int = Path(..., 
 
 @router.delete(
     "/messages/{int:message_id}/draft",
-    response={204: None, **WRITE_ERRORS},
+    response={204: None, 429: ErrorOut, **WRITE_ERRORS},
     operation_id="draft_delete",
     tags=["drafts"],
     summary="Discard the caller's draft of a message",
 )
 def draft_delete(request: HttpRequest, message_id: int = Path(..., ge=1, le=MAX_ID)):
+    ratelimits.limit_user("draft_user", request.auth, message_id=message_id)
     drafts.draft_discard(message_id=message_id, user=request.auth)
     return no_content()
