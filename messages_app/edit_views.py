@@ -131,16 +131,15 @@ def _edit_page_or_wait(
     """Open the editor (with kept text if any), or show who holds the lease or why it is refused."""
     try:
         opened = editing.message_edit_open(message_id=message_id, user=request.user)
-    except LeaseHeld as held:
+    except LeaseHeld:
         message = selectors.message_get(message_id=message_id)
         context = _edit_context(
             message,
             None,
-            lease_mode="waiting",
-            lease=held,
             kept=kept,
             notice=notice,
             may_take_over=permissions.may_break_lease(request.user),
+            **_waiting(editing.message_lease_wait(message_id=message_id, user=request.user), request.user),
         )
         return render(request, EDIT_TEMPLATE, context, status=status)
     except (TooManyLeases, LeaseCooldown) as refused:
@@ -281,15 +280,21 @@ def _put_draft(request: HttpRequest, message_id: int, kept: dict, *, seq: int) -
 @require_GET
 @shows_domain_errors
 def lease_status(request: HttpRequest, message_id: int) -> HttpResponse:
-    """Tell a waiting editor whether the lease is still held (polled by HTMX)."""
-    holder = selectors.message_lease(message_id=message_id)
-    context = {
-        "message_id": message_id,
-        "lease_mode": "waiting" if holder else "free",
-        "lease": holder,
-        "poll_seconds": WAIT_POLL_SECONDS,
-    }
+    """Tell a waiting editor who holds the lease, their place in line, or that it is their turn (polled by HTMX)."""
+    waiting = _waiting(editing.message_lease_wait(message_id=message_id, user=request.user), request.user)
+    context = {"message_id": message_id, "poll_seconds": WAIT_POLL_SECONDS, **waiting}
     return render(request, f"{EDIT_TEMPLATE}#lease-status", context)
+
+
+def _waiting(state, user) -> dict:
+    """Return how the lease status shows a queue state: held, kept for someone's turn, the user's turn, or free."""
+    if state.holder is not None:
+        return {"lease_mode": "waiting", "lease": state.holder, "queue": state}
+    if state.turn_of is None:
+        return {"lease_mode": "free", "queue": state}
+    turn = {"holder": state.turn_of, "expires_at": state.turn_until}
+    mode = "your-turn" if state.turn_of == user.get_username() else "waiting"
+    return {"lease_mode": mode, "lease": turn, "reserved": True, "queue": state}
 
 
 @login_required

@@ -68,9 +68,14 @@ def message_edit_open(*, message_id: int, user) -> OpenedEditor:
     Read after the lease is the user's: no one else can publish a version until it ends, so
     the form starts from the version the save will be checked against. Raises what taking
     the lease raises (LeaseHeld, TooManyLeases, LeaseCooldown, NotAllowed, MessageGone,
-    MessageNotFound).
+    MessageNotFound). Someone else holding the lease, or having it kept for their turn, puts
+    the user in line for it (leases.py, "the queue").
     """
-    grant = message_lease_acquire(message_id=message_id, user=user)
+    try:
+        grant = message_lease_acquire(message_id=message_id, user=user)
+    except LeaseHeld:
+        leases.queue_join(message_id=message_id, user=user)
+        raise
     message = selectors.message_get(message_id=message_id)
     return OpenedEditor(message=message, body=selectors.message_body(message), lease=grant)
 
@@ -296,6 +301,12 @@ def message_lease_acquire(*, message_id: int, user) -> LeaseGrant:
         message_must_be_visible(message_id)
         raise MessageGone()
     return grant
+
+
+def message_lease_wait(*, message_id: int, user) -> leases.QueueState:
+    """Tell a person waiting for a visible message's lease who holds it, their place, and whose turn it is."""
+    message_must_be_visible(message_id)
+    return leases.queue_state(message_id=message_id, user=user)
 
 
 def message_lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:

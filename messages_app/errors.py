@@ -59,6 +59,19 @@ class LeaseHeld(DomainError):
         self.expires_at = expires_at
 
 
+class LeaseReserved(LeaseHeld):
+    """Nobody holds the lease, but it is kept for the first person who was waiting for it."""
+
+    def __init__(self, holder: str, expires_at: datetime) -> None:
+        DomainError.__init__(
+            self,
+            f"It is {holder}'s turn to edit this message: they were waiting first, and it is kept for them "
+            f"until {expires_at:%H:%M:%S} UTC.",
+        )
+        self.holder = holder
+        self.expires_at = expires_at
+
+
 class LeaseLost(DomainError):
     message = (
         "Your editing lease is no longer valid: it expired, was released, was broken, "

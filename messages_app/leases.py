@@ -1,14 +1,21 @@
-"""The editing lease: who may edit a message now.
+"""The editing lease: who may edit a message now, and who is next.
 
 Every decision is one atomic statement and every expiry is compared with the database's
 clock, so any number of app servers with skewed clocks agree on who holds a lease. The
 statements are written out in protocol_sql.py; the rules they carry out are here.
+
+The queue: people kept waiting on the edit page line up in the order they opened it
+(``queue_join``). When the lease frees, the first of them still there (their page asked
+within MESSAGEBOARD_QUEUE_STALE_SECONDS) has it kept for MESSAGEBOARD_QUEUE_RESERVE_SECONDS:
+the grant statement refuses everyone behind them and newcomers (LeaseReserved), their page
+says it is their turn and opens the editor. A waiter who left, or let the turn pass, drops
+out and the next one's turn comes.
 """
 
 import math
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
@@ -16,7 +23,7 @@ from django.db.models import Case, Exists, F, Field, OuterRef, QuerySet, When
 from django.db.models.functions import Now
 
 from messages_app import protocol_sql
-from messages_app.errors import LEASE_MAX_HOLD, LeaseCooldown, LeaseHeld, LeaseLost, TooManyLeases
+from messages_app.errors import LEASE_MAX_HOLD, LeaseCooldown, LeaseHeld, LeaseLost, LeaseReserved, TooManyLeases
 from messages_app.models import EditLease, LeaseEvent, Message
 
 
@@ -67,6 +74,7 @@ def lease_acquire(*, message_id: int, user, include_protected: bool = True) -> L
         if state[2] is not None and state[4] != user.pk:
             raise LeaseHeld(state[2], state[3])
         _raise_if_over_limits(message_id=message_id, user=user)
+        _raise_if_someone_is_first(message_id=message_id, user=user)
         # The lease expired between our statement and the look-up: try again.
     raise LeaseHeld("another user", datetime.now(UTC))
 
@@ -174,6 +182,58 @@ def lease_break(*, message_id: int, by=None, holder_id: int | None = None) -> bo
     return bool(gone and gone[1])
 
 
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """What a person waiting for a message's lease is told."""
+
+    holder: LeaseInfo | None  # who holds the lease now, if anyone
+    place: int | None  # the person's place in line (1: next), None when not in line
+    turn_of: str | None  # whose turn it is, with the lease free and kept for them
+    turn_until: datetime | None
+
+
+# Places are counted no further: a line this long is told "more than this".
+QUEUE_PLACES_COUNTED = 100
+
+
+def queue_join(*, message_id: int, user) -> None:
+    """Put the user in line for the message's lease (at the back, or where they already are)."""
+    if fits_integer_column(message_id):
+        protocol_sql.queue_join(message_id=message_id, user_id=user.pk)
+
+
+def queue_state(*, message_id: int, user) -> QueueState:
+    """Tell a waiting person where things stand, noting that their page asked (it keeps their place).
+
+    With the lease free, the first waiter's turn starts now if it had not.
+    """
+    in_line = user.is_authenticated and protocol_sql.queue_seen(message_id=message_id, user_id=user.pk)
+    holder = lease_current(message_id=message_id)
+    if holder is None:
+        protocol_sql.queue_start_turn(message_id=message_id)
+    waiters = protocol_sql.queue_in_line(message_id=message_id, limit=QUEUE_PLACES_COUNTED)
+    place = next((i for i, row in enumerate(waiters, 1) if row[0] == user.pk), None) if in_line else None
+    if in_line and place is None:
+        place = QUEUE_PLACES_COUNTED + 1
+    turn_of = turn_until = None
+    if holder is None and waiters and waiters[0][2] is not None:
+        turn_of, turn_until = waiters[0][1], waiters[0][2] + timedelta(seconds=_reserve_seconds())
+    return QueueState(holder=holder, place=place, turn_of=turn_of, turn_until=turn_until)
+
+
+def _raise_if_someone_is_first(*, message_id: int, user) -> None:
+    """Raise LeaseReserved if the free lease is kept for a waiter ahead of the user."""
+    protocol_sql.queue_start_turn(message_id=message_id)
+    first = next(iter(protocol_sql.queue_in_line(message_id=message_id, limit=1)), None)
+    if first is not None and first[0] != user.pk:
+        turn_at = first[2] or datetime.now(UTC)
+        raise LeaseReserved(first[1], turn_at + timedelta(seconds=_reserve_seconds()))
+
+
+def _reserve_seconds() -> int:
+    return settings.MESSAGEBOARD_QUEUE_RESERVE_SECONDS
+
+
 def lease_current(*, message_id: int) -> LeaseInfo | None:
     """Return who holds the message's valid lease and until when, or None."""
     row = (
@@ -207,6 +267,16 @@ def lease_clear_expired(*, batch: int = 1000) -> int:
     cleared = 0
     while True:
         gone = protocol_sql.clear_expired_batch(batch=batch)
+        cleared += gone
+        if gone < batch:
+            return cleared
+
+
+def queue_clear_left(*, batch: int = 1000) -> int:
+    """Delete the places in line of waiters who left or let their turn pass; return how many went."""
+    cleared = 0
+    while True:
+        gone = protocol_sql.queue_clear_left_batch(batch=batch)
         cleared += gone
         if gone < batch:
             return cleared

@@ -80,6 +80,30 @@ class EditLease(models.Model):
         return f"lease on #{self.message_id}"
 
 
+class LeaseWaiter(models.Model):
+    """A person waiting on the edit page for a message's lease, in the order they opened it.
+
+    When the lease frees, the first waiter still there (their page asked within
+    MESSAGEBOARD_QUEUE_STALE_SECONDS) has it reserved for MESSAGEBOARD_QUEUE_RESERVE_SECONDS from
+    ``turn_at``, the moment their page learned it was their turn; the grant statement refuses
+    everyone else meanwhile (leases.py, protocol_sql.grant). Times are the database's clock.
+    """
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    joined_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+    turn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "user"], name="leasewaiter_once_per_message")]
+        # A message's waiters in order (the grant asks who is ahead; the page tells the place).
+        indexes = [models.Index(fields=["message", "id"], name="leasewaiter_in_order")]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} waiting for #{self.message_id}"
+
+
 class LeaseEvent(models.Model):
     """One transition of a message's editing lease, for "who held message 123 last Tuesday"."""
 

@@ -10,17 +10,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import NotSupportedError, connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from messages_app import pagecache
 from messages_app.bodies import StoredBody
-from messages_app.models import Draft, EditLease, LeaseEvent, Message, Revision
+from messages_app.models import Draft, EditLease, LeaseEvent, LeaseWaiter, Message, Revision
 
 TABLE = EditLease._meta.db_table
 # First key of the PostgreSQL advisory lock a user's lease grants queue on (the second is the user).
 ADVISORY_LOCK_LEASES = 0x6D62
 EVENTS = LeaseEvent._meta.db_table
+WAITERS = LeaseWaiter._meta.db_table
 ACQUIRED, RELEASED, EXPIRED, REPLACED, BROKEN = (
     LeaseEvent.Kind.ACQUIRED.value,
     LeaseEvent.Kind.RELEASED.value,
@@ -78,7 +80,96 @@ def _acquire_limits_sql(*, message_id: int, user) -> tuple[str, list]:
             f"AND event = '{BROKEN}' AND by_id IS NOT NULL AND at > {_expiry_sql()})"
         )
         params += [message_id, user.pk, *_expiry_params(-cooldown)]
+    # Nobody ahead in line (leases.py, "the queue"): the caller's own valid lease (another tab)
+    # is never held back; anyone else waits behind the waiters who came first and are still there.
+    sql += (
+        f" AND (EXISTS (SELECT 1 FROM {TABLE} WHERE message_id = %s AND holder_id = %s AND expires_at > {now_sql()})"
+        f" OR NOT EXISTS (SELECT 1 FROM {WAITERS} w WHERE w.message_id = %s AND w.user_id <> %s AND {_in_line_sql()}"
+        f" AND w.id < COALESCE((SELECT id FROM {WAITERS} WHERE message_id = %s AND user_id = %s), %s)))"
+    )
+    params += [message_id, user.pk, message_id, user.pk, *_in_line_params(), message_id, user.pk, 2**62]
     return sql, params
+
+
+def _in_line_sql() -> str:
+    # A waiter still in line: their page asked lately, and their turn, if it came, has not passed.
+    return f"w.seen_at > {_expiry_sql()} AND (w.turn_at IS NULL OR w.turn_at > {_expiry_sql()})"
+
+
+def _in_line_params() -> list:
+    stale, reserve = settings.MESSAGEBOARD_QUEUE_STALE_SECONDS, settings.MESSAGEBOARD_QUEUE_RESERVE_SECONDS
+    return [*_expiry_params(-stale), *_expiry_params(-reserve)]
+
+
+def queue_join(*, message_id: int, user_id: int) -> None:
+    """Put the user at the back of the message's line, or keep their place if they are still in it.
+
+    Waiters who left (their page stopped asking) or let their turn pass are cleared first,
+    the user among them: coming back, they queue again from the back.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {WAITERS} AS w WHERE w.message_id = %s AND NOT ({_in_line_sql()})",
+            [message_id, *_in_line_params()],
+        )
+        cursor.execute(
+            f"INSERT INTO {WAITERS} (message_id, user_id, joined_at, seen_at) "
+            f"VALUES (%s, %s, {now_sql()}, {now_sql()}) "
+            f"ON CONFLICT (message_id, user_id) DO UPDATE SET seen_at = excluded.seen_at",
+            [message_id, user_id],
+        )
+
+
+def queue_seen(*, message_id: int, user_id: int) -> bool:
+    """Note that a waiter's page asked again; return whether they are still in line."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {WAITERS} AS w SET seen_at = {now_sql()} WHERE w.message_id = %s AND w.user_id = %s "
+            f"AND {_in_line_sql()}",
+            [message_id, user_id, *_in_line_params()],
+        )
+        return cursor.rowcount > 0
+
+
+def queue_in_line(*, message_id: int, limit: int) -> list[tuple[int, str, datetime | None]]:
+    """Return the first ``limit`` waiters still in line, in order: user id, username and when their turn began."""
+    users = get_user_model()._meta.db_table
+    username = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT w.user_id, u.{username}, w.turn_at FROM {WAITERS} w JOIN {users} u ON u.id = w.user_id "
+            f"WHERE w.message_id = %s AND {_in_line_sql()} ORDER BY w.id LIMIT %s",
+            [message_id, *_in_line_params(), limit],
+        )
+        return [(user_id, name, _as_datetime(turn_at) if turn_at else None) for user_id, name, turn_at in cursor]
+
+
+def queue_clear_left_batch(*, batch: int) -> int:
+    """Delete up to ``batch`` waiters out of line (their page stopped asking, or their turn passed); return how many.
+
+    The DELETE re-checks its condition, so a waiter whose page asked meanwhile stays.
+    """
+    select = f"SELECT w.id FROM {WAITERS} w WHERE NOT ({_in_line_sql()}) ORDER BY w.id LIMIT %s"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {WAITERS} AS w WHERE w.id IN ({select}) AND NOT ({_in_line_sql()})",
+            [*_in_line_params(), batch, *_in_line_params()],
+        )
+        return cursor.rowcount
+
+
+def queue_start_turn(*, message_id: int) -> None:
+    """Start the turn of the first waiter still in line, if it has not started: call it once the lease is free.
+
+    Their reservation runs from the first moment anyone finds the lease free, so a waiter who
+    left without a word holds the others up for one reservation at most.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {WAITERS} SET turn_at = {now_sql()} WHERE turn_at IS NULL AND id = ("
+            f"SELECT w.id FROM {WAITERS} w WHERE w.message_id = %s AND {_in_line_sql()} ORDER BY w.id LIMIT 1)",
+            [message_id, *_in_line_params()],
+        )
 
 
 # Every transition writes its LeaseEvent rows in its own transaction. On PostgreSQL the
@@ -100,9 +191,13 @@ def _grant_recording(grant: str, params: list, *, user) -> tuple | None:
             f"FROM granted WHERE previous_holder_id <> holder_id "
             f"UNION ALL SELECT 2, message_id, CASE WHEN previous_holder_id = holder_id "
             f"THEN '{REPLACED}' ELSE '{ACQUIRED}' END, holder_id, acquired_at FROM granted"
-            f") AS transition ORDER BY step) "
+            f") AS transition ORDER BY step), "
+            # In line no more: the lease is theirs.
+            f"unqueued AS (DELETE FROM {WAITERS} WHERE message_id = %s AND user_id = %s "
+            f"AND EXISTS (SELECT 1 FROM granted)) "
             f"SELECT * FROM granted"
         )
+        params = [*params, params[0], user.pk]
         if not settings.MESSAGEBOARD_MAX_LEASES_PER_USER:
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
@@ -135,6 +230,7 @@ def _grant_recording(grant: str, params: list, *, user) -> tuple | None:
                     (message_id, ACQUIRED, holder_id, None, at),
                 ]
             _insert_events(cursor, events)
+            cursor.execute(f"DELETE FROM {WAITERS} WHERE message_id = %s AND user_id = %s", [message_id, holder_id])
     return row
 
 

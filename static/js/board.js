@@ -329,4 +329,15 @@
   });
   // Parts the page swaps in (the lease status) come in UTC too.
   document.addEventListener("htmx:afterSettle", function (event) { localiseTimes(event.detail.elt); });
+
+  // A waiter's turn came: the lease is kept for them for a short while, so open the editor at
+  // once (with their kept text, through the "Edit it now" handler above, when there is some).
+  function openEditorOnYourTurn(root) {
+    var status = root && root.id === "lease-status" ? root : document.getElementById("lease-status");
+    if (!status || status.dataset.leaseState !== "your-turn") return;
+    var link = status.querySelector("a[data-edit-now]");
+    if (link) link.click();
+  }
+  document.addEventListener("htmx:afterSettle", function (event) { openEditorOnYourTurn(event.detail.elt); });
+  document.addEventListener("DOMContentLoaded", function () { openEditorOnYourTurn(null); });
 })();

@@ -26,7 +26,9 @@ def lease_state(page):
     return page.locator("#lease-status")
 
 
-def test_second_editor_waits_is_told_when_free_and_history_shows_both(open_page, alice, bob, make_message, short_poll):
+def test_second_editor_waits_in_line_gets_the_editor_on_his_turn_and_history_shows_both(
+    open_page, alice, bob, make_message, short_poll
+):
     message = make_message(subject="Picnic", body="Saturday at noon.")
 
     # Alice logs in through the real form on her way to the edit page.
@@ -46,21 +48,17 @@ def test_second_editor_waits_is_told_when_free_and_history_shows_both(open_page,
     # Said in the reader's time (the context's UTC here) and in words.
     until = re.compile(r"alice is editing this message until \d\d:\d\d:\d\d \(in (2 minutes|\d+ seconds)\)")
     expect(lease_state(bob_page)).to_contain_text(until)
+    expect(lease_state(bob_page)).to_contain_text("You are next in line")
     expect(bob_page.locator("form#edit-form")).to_have_count(0)
     expect(bob_page.locator("textarea")).to_have_count(0)
-    bob_page.evaluate("window.notReloaded = true")
 
     alice_page.get_by_label("Body").fill("Saturday at one.")
     alice_page.get_by_role("button", name="Save").click()
     expect(alice_page).to_have_url(detail_url_re(message))
     expect(alice_page.locator(".flash")).to_contain_text("version 2")
 
-    # Bob's page learns it by itself, without a reload.
-    expect(lease_state(bob_page)).to_have_attribute("data-lease-state", "free", timeout=4_000)
-    expect(lease_state(bob_page)).to_contain_text("free")
-    assert bob_page.evaluate("window.notReloaded") is True
-    bob_page.get_by_role("link", name="Edit it now").click()
-    expect(lease_state(bob_page)).to_have_attribute("data-lease-state", "holding")
+    # Bob's page learns it by itself: his turn, so it opens the editor (the lease kept for him).
+    expect(lease_state(bob_page)).to_have_attribute("data-lease-state", "holding", timeout=4_000)
     expect(bob_page.get_by_label("Body")).to_have_value("Saturday at one.")
     bob_page.get_by_label("Body").fill("Saturday at one. I bring lemonade.")
     bob_page.get_by_role("button", name="Save").click()
@@ -141,12 +139,10 @@ def test_idle_editor_lets_the_lease_lapse_and_keeps_her_text(open_page, alice, b
     expect(alice_page.locator("#kept-body")).to_have_value("Alice's careful rewrite.")
     assert Message.objects.get(pk=message.pk).version == 1
 
-    # Bob gives up; "Edit it now" brings Alice's kept text back into the form, not the old one.
+    # Bob gives up; Alice waited in line, so her turn opens the editor with her kept text, not the old one.
     bob_page.get_by_role("button", name="Cancel").click()
     expect(bob_page).to_have_url(detail_url_re(message))
-    expect(lease_state(alice_page)).to_have_attribute("data-lease-state", "free", timeout=4_000)
-    alice_page.get_by_role("link", name="Edit it now").click()
-    expect(lease_state(alice_page)).to_have_attribute("data-lease-state", "holding")
+    expect(lease_state(alice_page)).to_have_attribute("data-lease-state", "holding", timeout=4_000)
     expect(alice_page.get_by_label("Body")).to_have_value("Alice's careful rewrite.")
     alice_page.get_by_role("button", name="Save").click()
     expect(alice_page).to_have_url(detail_url_re(message))

@@ -80,7 +80,7 @@ def test_pages_render_without_overflow(open_page, alice, bob, make_message, sett
     expect(alice_page.locator("table.history tbody tr")).to_have_count(2)
     shot(alice_page, "history")
 
-    # The lease ends under an open editor (renewals every second now); a waiting reader is told.
+    # The lease ends under an open editor (renewals every second now); the one waiting gets the editor.
     settings.MESSAGEBOARD_LEASE_SECONDS = 4
     alice_page.goto(f"/messages/{message.pk}/edit/")
     bob_page.goto(f"/messages/{message.pk}/edit/")
@@ -88,8 +88,8 @@ def test_pages_render_without_overflow(open_page, alice, bob, make_message, sett
     leases.lease_break(message_id=message.pk)
     expect(alice_page.locator("#lease-status")).to_have_attribute("data-lease-state", "lost")
     shot(alice_page, "edit-lost")
-    expect(bob_page.locator("#lease-status")).to_have_attribute("data-lease-state", "free")
-    shot(bob_page, "edit-free")
+    expect(bob_page.locator("#lease-status")).to_have_attribute("data-lease-state", "holding")
+    shot(bob_page, "edit-your-turn")
 
     visitor = open_page()
     visitor.goto("/accounts/login/")

@@ -378,7 +378,8 @@ def test_two_users_take_turns_and_history_shows_both_versions(alice_client, make
     token, version = open_editor(alice_client, message)
     assert "<strong>alice</strong> is editing" in html(second.get(f"/messages/{message.pk}/edit/"))
     post_save(alice_client, message, token, version, body="v2 by alice")
-    assert 'data-lease-state="free"' in html(second.get(f"/messages/{message.pk}/lease/"))
+    # Dora waited on the edit page, so the freed lease is kept for her turn.
+    assert 'data-lease-state="your-turn"' in html(second.get(f"/messages/{message.pk}/lease/"))
     token, version = open_editor(second, message)
     assert version == "2"
     post_save(second, message, token, version, body="v3 by dora")

@@ -237,7 +237,7 @@ def test_the_clear_expired_leases_command_says_how_many_went(make_message, alice
     assert "1 expired lease would be cleared." in capsys.readouterr().out
     assert EditLease.objects.exists()
     call_command("clear_expired_leases")
-    assert "Cleared 1 expired lease." in capsys.readouterr().out
+    assert "Cleared 1 expired lease and 0 places in line nobody waits in any more." in capsys.readouterr().out
     assert not EditLease.objects.exists()
 
 

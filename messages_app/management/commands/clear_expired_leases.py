@@ -3,6 +3,7 @@
 A lapsed lease stays a row until someone opens the message's editor again; on a board of millions
 of messages most never are. Each row goes with an ``expired`` lease event, so the lease history
 moderators read stays whole. Safe beside a live board: a lease renewed or taken meanwhile is kept.
+The places in line of people who stopped waiting go too (a waiter whose page still asks stays).
 """
 
 from django.core.management.base import BaseCommand
@@ -23,4 +24,10 @@ class Command(BaseCommand):
             self.stdout.write(f"{expired} expired lease{'' if expired == 1 else 's'} would be cleared.")
             return
         cleared = leases.lease_clear_expired(batch=max(1, batch))
-        self.stdout.write(self.style.SUCCESS(f"Cleared {cleared} expired lease{'' if cleared == 1 else 's'}."))
+        left = leases.queue_clear_left(batch=max(1, batch))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Cleared {cleared} expired lease{'' if cleared == 1 else 's'} "
+                f"and {left} place{'' if left == 1 else 's'} in line nobody waits in any more."
+            )
+        )

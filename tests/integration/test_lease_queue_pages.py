@@ -1,0 +1,78 @@
+"""The queue on the edit page and in the API: places, "your turn", and the 423 a newcomer gets meanwhile."""
+
+import pytest
+from django.test import Client
+
+from messages_app import editing, services
+from messages_app.models import LeaseWaiter
+from tests.support.api import api_for, assert_error
+
+pytestmark = pytest.mark.django_db
+
+
+def html(response) -> str:
+    return response.content.decode()
+
+
+@pytest.fixture
+def carol_client(make_user):
+    client = Client()
+    client.force_login(make_user("carol"))
+    return client
+
+
+def test_people_kept_waiting_are_told_their_place_and_the_first_one_their_turn(
+    alice, bob_client, carol_client, make_message
+):
+    message = make_message()
+    grant = editing.message_lease_acquire(message_id=message.pk, user=alice)
+    bob_page = html(bob_client.get(f"/messages/{message.pk}/edit/"))
+    assert "<strong>alice</strong> is editing this message" in bob_page
+    assert "You are next in line." in bob_page
+    assert "opens the editor when your turn comes" in bob_page
+    assert 'data-queue-place="2"' in html(carol_client.get(f"/messages/{message.pk}/edit/"))
+
+    editing.message_lease_release(message_id=message.pk, user=alice, token=grant.token)
+    bob_status = html(bob_client.get(f"/messages/{message.pk}/lease/"))
+    assert 'data-lease-state="your-turn"' in bob_status
+    assert "It's your turn: the message is kept for you until" in bob_status
+    carol_status = html(carol_client.get(f"/messages/{message.pk}/lease/"))
+    assert 'data-lease-state="waiting"' in carol_status
+    assert "It is <strong>bob</strong>'s turn to edit this message" in carol_status
+    # Bob is first in line until he takes the lease.
+    assert "You are number 2 in line." in carol_status
+
+    # Carol trying the editor meanwhile waits on: the message is kept for Bob.
+    assert "It is <strong>bob</strong>'s turn" in html(carol_client.get(f"/messages/{message.pk}/edit/"))
+    bob_editor = html(bob_client.get(f"/messages/{message.pk}/edit/"))
+    assert 'data-lease-state="holding"' in bob_editor
+
+
+def test_an_api_client_finds_the_lease_kept_for_a_waiters_turn(alice, bob_client, make_user, make_message):
+    message = make_message()
+    grant = editing.message_lease_acquire(message_id=message.pk, user=alice)
+    bob_client.get(f"/messages/{message.pk}/edit/")
+    editing.message_lease_release(message_id=message.pk, user=alice, token=grant.token)
+    refused = api_for(make_user("dave")).post(f"/api/messages/{message.pk}/lease")
+    body = assert_error(refused, 423, "locked")
+    assert body["lease"]["holder"] == "bob"
+    assert "It is bob's turn to edit this message" in body["detail"]
+
+
+def test_asking_about_the_lease_never_puts_anyone_in_line(alice, bob_client, make_message):
+    message = make_message()
+    editing.message_lease_acquire(message_id=message.pk, user=alice)
+    for _ in range(3):
+        assert 'data-lease-state="waiting"' in html(bob_client.get(f"/messages/{message.pk}/lease/"))
+    assert 'data-lease-state="waiting"' in html(Client().get(f"/messages/{message.pk}/lease/"))
+    assert not LeaseWaiter.objects.exists()
+    # Only opening the editor (counted against the lease rate limit) does.
+    bob_client.get(f"/messages/{message.pk}/edit/")
+    assert LeaseWaiter.objects.count() == 1
+
+
+def test_the_lease_status_of_a_missing_or_deleted_message_is_404_or_410(alice, bob_client, make_message):
+    assert bob_client.get("/messages/999999/lease/").status_code == 404
+    message = make_message(author=alice)
+    services.message_delete(message_id=message.pk, user=alice)
+    assert bob_client.get(f"/messages/{message.pk}/lease/").status_code == 410
