@@ -507,6 +507,8 @@ def draft_consume(*, message_id: int, user_id: int, seq: int, now: datetime) -> 
     """
     table = Draft._meta.db_table
     larger = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    # Stored as the ORM stores it, so the column reads and compares alike whichever wrote it.
+    now = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET seq = {larger}(seq, %s), consumed_at = %s, updated_at = %s "

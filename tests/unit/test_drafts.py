@@ -539,3 +539,23 @@ def test_a_draft_of_a_message_deleted_since_is_gone_not_returned(make_message, a
     services.message_delete(message_id=message.pk, user=alice)
     with pytest.raises(MessageGone):
         drafts.draft_get(message_id=message.pk, user=alice)
+
+
+@pytest.mark.parametrize("state", ["live", "consumed", "none"])
+def test_draft_find_answers_what_the_orm_query_it_replaces_does(make_message, alice, state):
+    message = make_message()
+    if state != "none":
+        drafts.draft_put(message_id=message.pk, user=alice, subject="S", body="Text.", base_version=1, seq=7)
+    if state == "consumed":
+        drafts.draft_discard(message_id=message.pk, user=alice)
+    by_orm = (
+        Draft.objects.filter(user=alice, message=message, consumed_at__isnull=True)
+        .values_list("subject", "base_version", "seq", "updated_at")
+        .first()
+    )
+    found = drafts.draft_find(message_id=message.pk, user=alice)
+    if by_orm is None:
+        assert found is None
+    else:
+        assert (found.subject, found.base_version, found.seq, found.updated_at) == by_orm
+        assert found.body == "Text."
