@@ -2,10 +2,10 @@
 
 from jinja2 import Environment
 
-from messages_app.templatetags.board import clock, message_url, when
+from messages_app.templatetags.board import board_url, clock, message_url, when
 
 
 def environment(**options) -> Environment:
     env = Environment(**options)
-    env.filters.update(message_url=message_url, when=when, clock=clock)
+    env.filters.update(message_url=message_url, board_url=board_url, when=when, clock=clock)
     return env

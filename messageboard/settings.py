@@ -263,6 +263,8 @@ MESSAGEBOARD_LEASE_SECONDS = env_int("MESSAGEBOARD_LEASE_SECONDS", 120)
 MESSAGEBOARD_IDLE_SECONDS = env_int("MESSAGEBOARD_IDLE_SECONDS", 15 * 60)
 MESSAGEBOARD_MAX_BODY_BYTES = env_int("MESSAGEBOARD_MAX_BODY_BYTES", 262144)
 MESSAGEBOARD_PAGE_SIZE = 50
+# The board a message goes to when none is named (made by migration 0012, open to all as before boards).
+MESSAGEBOARD_DEFAULT_BOARD = env_str("MESSAGEBOARD_DEFAULT_BOARD", "general")
 # How often an open message page asks whether a new version was saved (a 304 while none was).
 MESSAGEBOARD_CHANGES_POLL_SECONDS = env_int("MESSAGEBOARD_CHANGES_POLL_SECONDS", 30)
 # Leases cannot be hogged: at most this many at once per user (0: no limit), renewed only up to

@@ -1,12 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
+from messages_app import views
 from messages_app.api import api_urls, unknown_route
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="messages_app:message-list", permanent=False)),
+    path("", views.board_index, name="board-index"),
     path("messages/", include("messages_app.urls")),
+    path("b/<slug:slug>/", views.board_messages, name="board-messages"),
     path("accounts/", include("messages_app.account_urls")),
     path("admin/", admin.site.urls),
     path("api/", api_urls()),

@@ -49,7 +49,7 @@ class DraftText:
 
 def draft_get(*, message_id: int, user) -> DraftText:
     """Return the user's own draft of a visible message, or raise DraftNotFound."""
-    message_must_be_visible(message_id)
+    message_must_be_visible(message_id, viewer=user)
     draft = draft_find(message_id=message_id, user=user)
     if draft is None:
         raise DraftNotFound()
@@ -89,8 +89,8 @@ def draft_put(*, message_id: int, user, subject: str | None, body: str, base_ver
     write leaves no file behind. Without a subject the draft keeps the one it had, or the
     message's current one.
     """
-    state = message_state(message_id=message_id)
-    permissions.ensure_may_edit(user, protected=state.protected)
+    state = message_state(message_id=message_id, viewer=user)
+    permissions.ensure_may_edit(user, state)
     if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= SEQ_MAX:
         raise InvalidInput(DRAFT_SEQ_INVALID, field="seq")
     if isinstance(base_version, bool) or not isinstance(base_version, int) or not 1 <= base_version <= state.version:
@@ -178,7 +178,7 @@ def draft_discard(*, message_id: int, user, seq: int = 0) -> bool:
     ``seq`` (the last number the discarding page gave out) keeps a heartbeat in flight from
     bringing the text back, as a save does.
     """
-    message_must_be_visible(message_id)
+    message_must_be_visible(message_id, viewer=user)
     with transaction.atomic():
         key = protocol_sql.draft_consume(message_id=message_id, user_id=user.pk, seq=seq, now=timezone.now())
     if key is None:

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from messages_app import drafts, editing, permissions, ratelimits, selectors
+from messages_app import boards, drafts, editing, permissions, ratelimits, selectors
 from messages_app.drafts import SEQ_MAX
 from messages_app.errors import (
     DomainError,
@@ -60,8 +60,11 @@ UNRESOLVED_CONFLICTS = (
 
 
 def _edit_context(message, form, *, lease_mode: str, lease=None, **extra) -> dict:
+    # Who may edit, said on the page only when the message names its editors (one more query then).
+    editors = boards.editors_of(message.pk) if message.editors_restricted else None
     return {
         "message": message,
+        "editors": editors,
         "form": form,
         "lease_mode": lease_mode,
         "lease": lease,
@@ -132,18 +135,18 @@ def _edit_page_or_wait(
     try:
         opened = editing.message_edit_open(message_id=message_id, user=request.user)
     except LeaseHeld:
-        message = selectors.message_get(message_id=message_id)
+        message = selectors.message_get(message_id=message_id, viewer=request.user)
         context = _edit_context(
             message,
             None,
             kept=kept,
             notice=notice,
-            may_take_over=permissions.may_break_lease(request.user),
+            may_take_over=permissions.may_break_lease(request.user, message.board_id),
             **_waiting(editing.message_lease_wait(message_id=message_id, user=request.user), request.user),
         )
         return render(request, EDIT_TEMPLATE, context, status=status)
     except (TooManyLeases, LeaseCooldown) as refused:
-        message = selectors.message_get(message_id=message_id)
+        message = selectors.message_get(message_id=message_id, viewer=request.user)
         held = refused.held if isinstance(refused, TooManyLeases) else []
         context = _edit_context(
             message, None, lease_mode="refused", refusal=refused.detail, held=held, kept=kept, notice=notice
@@ -200,7 +203,7 @@ def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
     if form.is_valid() and marks_kept and CONFLICT_MARK.search(form.cleaned_data["body"]):
         form.add_error("body", UNRESOLVED_CONFLICTS)
     if not form.is_valid():
-        message = selectors.message_get(message_id=message_id)
+        message = selectors.message_get(message_id=message_id, viewer=request.user)
         if form.has_error("base_version") or form.has_error("lease_token"):
             # The template shows no errors of hidden fields: say what is wrong where it shows.
             form.add_error(None, STALE_EDIT_FORM)
@@ -227,11 +230,11 @@ def message_edit(request: HttpRequest, message_id: int) -> HttpResponse:
         return _refused_save(request, message_id, refused, kept)
     except InvalidInput as error:
         form.add_error(error.field, error.detail)
-        message = selectors.message_get(message_id=message_id)
+        message = selectors.message_get(message_id=message_id, viewer=request.user)
         return render(request, EDIT_TEMPLATE, _edit_context(message, form, lease_mode="holding"), status=400)
     except RateLimited as limited:
         # Nothing was written and the lease is still held: the same form saves once the wait is over.
-        message = selectors.message_get(message_id=message_id)
+        message = selectors.message_get(message_id=message_id, viewer=request.user)
         notice = f"Your save was refused. {limited.detail} Your text is kept below."
         context = _edit_context(message, form, lease_mode="holding", notice=notice)
         return retry_after(render(request, EDIT_TEMPLATE, context, status=429), limited)
@@ -246,11 +249,11 @@ def _refused_save(request: HttpRequest, message_id: int, refused: DomainError, k
     """Give the text of a refused save back: merged into the editor when the message moved on."""
     notice = f"Your save was refused. {refused.detail} Your text is kept below."
     _keep_refused_text(request, message_id, kept)
-    holder = selectors.message_lease(message_id=message_id)
+    holder = selectors.message_lease(message_id=message_id, viewer=request.user)
     if holder is not None and holder.holder == request.user.get_username():
         # The user's other tab holds the lease: taking it back here unasked would make that
         # tab's next save fail in turn. Offer it as a choice instead.
-        message = selectors.message_get(message_id=message_id)
+        message = selectors.message_get(message_id=message_id, viewer=request.user)
         context = _edit_context(message, None, lease_mode="elsewhere", lease=holder, kept=kept, notice=notice)
         return render(request, EDIT_TEMPLATE, context, status=409)
     return _edit_page_or_wait(request, message_id, kept=kept, notice=notice, status=409)
@@ -335,6 +338,8 @@ def _draft_from(request: HttpRequest, message_id: int) -> drafts.DraftText | Non
 @shows_domain_errors
 def lease_release(request: HttpRequest, message_id: int) -> HttpResponse:
     """Give up the editor's lease: Cancel, or the page being closed (sendBeacon, with the text as a draft)."""
+    # The message first, as every page about one: a private one is not found whatever is asked.
+    selectors.message_state(message_id=message_id, viewer=request.user, include_deleted=True)
     if request.POST.get("beacon"):
         _draft_from(request, message_id)
     token = request.POST.get("lease_token", "")

@@ -23,14 +23,12 @@ from django.utils import timezone
 from messages_app import bodies, leases, permissions, protocol_sql, selectors, services
 from messages_app.errors import (
     DRAFT_BASE_INVALID,
-    PROTECTED,
     AlreadyCurrent,
     InvalidInput,
     LeaseHeld,
     LeaseLost,
     MessageGone,
     MessageNotFound,
-    NotAllowed,
     VersionConflict,
 )
 from messages_app.history_selectors import revision_body, revision_get
@@ -76,7 +74,7 @@ def message_edit_open(*, message_id: int, user) -> OpenedEditor:
     except LeaseHeld:
         leases.queue_join(message_id=message_id, user=user)
         raise
-    message = selectors.message_get(message_id=message_id)
+    message = selectors.message_get(message_id=message_id, viewer=user)
     return OpenedEditor(message=message, body=selectors.message_body(message), lease=grant)
 
 
@@ -136,7 +134,9 @@ def message_edit_save(
             with transaction.atomic():
                 protocol_sql.lock_message_row(message_id)
                 published_subject = publish(protected=False)
-                if published_subject is None and permissions.is_moderator(user):
+                if published_subject is None and permissions.moderates(
+                    user, message_state(message_id=message_id).board_id
+                ):
                     # A protected message is frozen for everyone but moderators. Asked only after a
                     # refusal: the permission look-up costs queries the usual save does not need.
                     published_subject = publish(protected=True)
@@ -181,10 +181,13 @@ def _save_refusal(*, message_id: int, user, base_version: int, lease_token: str 
     state = protocol_sql.save_state(message_id=message_id)
     if state is None:
         return MessageNotFound()
+    if not permissions.may_read(user, state.board_id):
+        return MessageNotFound()
     if state.deleted:
         return MessageGone()
-    if state.protected and not permissions.may_edit(user, protected=True):
-        return NotAllowed(PROTECTED)
+    refusal = permissions.edit_refusal(user, state)
+    if refusal is not None:
+        return refusal
     if state.version != base_version:
         return VersionConflict(state.version)
     if lease_token:
@@ -207,9 +210,9 @@ def message_revert(*, message_id: int, user, version: int, base_version: int, le
     (message_edit_save publishes it), and reverting to the current version is refused with
     AlreadyCurrent.
     """
-    state = message_state(message_id=message_id)
+    state = message_state(message_id=message_id, viewer=user)
     # Permission right after the message is found: which version is named tells nothing.
-    permissions.ensure_may_edit(user, protected=state.protected)
+    permissions.ensure_may_edit(user, state)
     revision = revision_get(message_id=message_id, version=version)
     if version == revision.message_version:
         raise AlreadyCurrent()
@@ -249,8 +252,8 @@ def message_merge(*, message_id: int, user, base_version: int, subject: str | No
     it (NotAllowed), then the input (InvalidInput, BodyTooLarge; a base_version the message
     never had). Nothing is written. A merge costs bounded work whatever the texts (merge.py).
     """
-    current = selectors.message_get(message_id=message_id)
-    permissions.ensure_may_edit(user, protected=current.protected)
+    current = selectors.message_get(message_id=message_id, viewer=user)
+    permissions.ensure_may_edit(user, current)
     return merge_onto(current, selectors.message_body(current), base_version=base_version, subject=subject, body=body)
 
 
@@ -284,28 +287,33 @@ def merge_onto(
 def message_lease_acquire(*, message_id: int, user) -> LeaseGrant:
     """Take a message's editing lease for the user (a new token each time).
 
-    A protected message's lease is only for moderators: others get NotAllowed. A user holds
-    at most MESSAGEBOARD_MAX_LEASES_PER_USER leases (TooManyLeases), and may not take back a
-    lease a moderator broke for MESSAGEBOARD_BREAK_COOLDOWN_SECONDS (LeaseCooldown).
+    Only those who may edit the message may (NotAllowed; MessageNotFound for those who may not
+    read its board). A user holds at most MESSAGEBOARD_MAX_LEASES_PER_USER leases
+    (TooManyLeases), and may not take back a lease a moderator broke for
+    MESSAGEBOARD_BREAK_COOLDOWN_SECONDS (LeaseCooldown).
     """
-    grant = leases.lease_acquire(message_id=message_id, user=user, include_protected=False)
-    if grant is not None:
-        return grant
-    # A visible message refused to the statement was protected. The permission is looked up
-    # only now, as in message_edit_save: the usual grant costs no such queries.
-    message_must_be_visible(message_id)
-    if not permissions.may_edit(user, protected=True):
-        raise NotAllowed(PROTECTED)
-    grant = leases.lease_acquire(message_id=message_id, user=user, include_protected=True)
+    state = message_must_be_visible(message_id, viewer=user)
+    permissions.ensure_may_edit(user, state)
+    # The statement itself refuses a protected message to anyone but the board's moderators,
+    # so a moderator protecting it between the check and the grant still wins.
+    moderator = permissions.moderates(user, state.board_id)
+    grant = leases.lease_acquire(message_id=message_id, user=user, include_protected=moderator)
     if grant is None:
-        message_must_be_visible(message_id)
+        permissions.ensure_may_edit(user, message_must_be_visible(message_id, viewer=user))
         raise MessageGone()
+    if permissions.access_moved(user):
+        # A grant changed while the lease was being taken: a revoke's end of leases may have
+        # run before this grant, so the right is asked again and the lease given back if gone.
+        refusal = permissions.edit_refusal(user, message_must_be_visible(message_id, viewer=user))
+        if refusal is not None:
+            leases.lease_release(message_id=message_id, user=user, token=grant.token)
+            raise refusal
     return grant
 
 
 def message_lease_wait(*, message_id: int, user) -> leases.QueueState:
     """Tell a person waiting for a visible message's lease who holds it, their place, and whose turn it is."""
-    message_must_be_visible(message_id)
+    message_must_be_visible(message_id, viewer=user)
     return leases.queue_state(message_id=message_id, user=user)
 
 
@@ -318,7 +326,12 @@ def message_lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
     try:
         return leases.lease_renew(message_id=message_id, user=user, token=token)
     except LeaseLost:
-        message_must_be_visible(message_id)
+        state = message_must_be_visible(message_id, viewer=user)
+        if not permissions.may_edit(user, state):
+            raise LeaseLost(
+                "You may no longer edit this message: who may edit it changed. Your text is safe: it is kept "
+                "as your draft."
+            ) from None
         broken = _broken_by_moderator(message_id=message_id, user=user)
         if broken is not None:
             moderator, at = broken
@@ -348,7 +361,7 @@ def message_lease_release(*, message_id: int, user, token: str | None) -> None:
         try:
             leases.lease_release(message_id=message_id, user=user, token=token)
         except LeaseLost:
-            message_must_be_visible(message_id)
+            message_must_be_visible(message_id, viewer=user)
             raise
         return
     message_lease_break(message_id=message_id, user=user)
@@ -356,6 +369,6 @@ def message_lease_release(*, message_id: int, user, token: str | None) -> None:
 
 def message_lease_break(*, message_id: int, user) -> bool:
     """Break whoever's lease a message has (moderators only); return whether a valid one was broken."""
-    message_must_be_visible(message_id)
-    permissions.ensure_may_break_lease(user)
+    state = message_must_be_visible(message_id, viewer=user)
+    permissions.ensure_may_break_lease(user, state.board_id)
     return leases.lease_break(message_id=message_id, by=user)

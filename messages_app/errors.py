@@ -22,6 +22,18 @@ class MessageNotFound(DomainError):
     message = "There is no such message."
 
 
+class BoardNotFound(DomainError):
+    message = "There is no such board."
+
+
+class BoardExists(DomainError):
+    message = "A board with that slug already exists."
+
+
+class UnknownAudience(DomainError):
+    message = "The audience must be everyone, members or the name of a group."
+
+
 class RevisionNotFound(DomainError):
     message = "That message has no such version."
 
@@ -184,6 +196,12 @@ BODY_EMPTY = "The body must not be empty."
 NUL_NOT_ALLOWED = "The {field} must not contain NUL characters."
 NOT_TEXT = "The {field} is not valid Unicode text."
 PROTECTED = "This message is protected: only a moderator can edit it."
+EDIT_NOT_ALLOWED = "You may not edit messages on this board."
+NOT_A_NAMED_EDITOR = "Only the editors this message names may edit it."
+EDITORS_NOT_ALLOWED = "Only the author or a moderator can choose who may edit this message."
+EDITORS_LOCKED = "A moderator chose who may edit this message: only a moderator can change that."
+POST_NOT_ALLOWED = "You may not post to this board."
+MOVE_NOT_ALLOWED = "Only a moderator of both boards can move a message between them."
 PROTECT_NOT_ALLOWED = "Only a moderator can protect or unprotect a message."
 LEASE_EVENTS_NOT_ALLOWED = "Only a moderator can read who held a message's editing lease."
 DELETE_NOT_ALLOWED = "Only the author or a moderator can delete this message."

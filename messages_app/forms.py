@@ -28,6 +28,20 @@ class MessageForm(forms.Form):
         return _service_rule(body_validate, self.cleaned_data["body"].replace("\r\n", "\n"))
 
 
+class NewMessageForm(MessageForm):
+    """A new message: its board among those the poster may post to (boards.postable_boards)."""
+
+    # Offered: the boards the poster may post to. Judged by the service, not by the choices, so
+    # a board one may not post to is refused with why (403), and one left out is the default.
+    board = forms.CharField(required=False, max_length=50, widget=forms.Select)
+
+    field_order = ["board", "subject", "body"]
+
+    def __init__(self, *args, boards=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["board"].widget.choices = [(board.slug, board.name) for board in boards]
+
+
 class MessageEditForm(MessageForm):
     base_version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
     lease_token = forms.CharField(max_length=64, widget=forms.HiddenInput)

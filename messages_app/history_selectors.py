@@ -7,6 +7,7 @@ module keeps to one job; the visibility rules come from there.
 from dataclasses import dataclass
 
 from django.db.models import F
+from django.db.models.expressions import RawSQL
 
 from messages_app import bodies, diffs, permissions
 from messages_app.errors import MessageGone, MessageNotFound, RevisionNotFound
@@ -24,31 +25,47 @@ class RevisionPage:
     next_before: int | None
 
 
-def revision_list(*, message_id: int, before: int | None = None, limit: int = HISTORY_PAGE_SIZE) -> RevisionPage:
-    """Return a message's versions newest first, older than version ``before`` when given."""
+def revision_list(
+    *, message_id: int, viewer=None, before: int | None = None, limit: int = HISTORY_PAGE_SIZE
+) -> RevisionPage:
+    """Return a message's versions newest first, older than version ``before`` when given.
+
+    Raises MessageNotFound when ``viewer`` may not read the message's board (selectors.message_get).
+    """
     if not fits_integer_column(message_id):
         raise MessageNotFound()
     queryset = Revision.objects.filter(message_id=message_id).order_by("-version")
     if before is not None:
         queryset = queryset.filter(version__lt=before)
-    queryset = queryset.annotate(author_name=F("author__username"), message_deleted_at=F("message__deleted_at"))
+    queryset = queryset.annotate(
+        author_name=F("author__username"),
+        message_deleted_at=F("message__deleted_at"),
+        message_board_id=F("message__board_id"),
+        # Read with the rows, so the history page asks nothing more to know who may read it.
+        access_generation=RawSQL(permissions.GENERATION_SQL, []),
+    )
     rows = list(queryset[: limit + 1])
     if not rows:
         # Every message has a version 1, so no rows means no message (or an empty page).
-        message_must_be_visible(message_id)
+        message_must_be_visible(message_id, viewer=viewer)
         return RevisionPage(items=[], next_before=None)
+    if viewer is not None:
+        permissions.ensure_may_read(viewer, rows[0].message_board_id, generation=rows[0].access_generation or 0)
     if rows[0].message_deleted_at is not None:
         raise MessageGone()
     items = rows[:limit]
     return RevisionPage(items=items, next_before=items[-1].version if len(rows) > limit else None)
 
 
-def revision_get(*, message_id: int, version: int) -> Revision:
-    """Return one version of a message with its author's name and the message's current version."""
+def revision_get(*, message_id: int, version: int, viewer=None) -> Revision:
+    """Return one version of a message with its author's name and the message's current state.
+
+    Raises MessageNotFound when ``viewer`` may not read the message's board.
+    """
     if not fits_integer_column(message_id):
         raise MessageNotFound()
     if version < 1 or not fits_integer_column(version, Revision._meta.get_field("version")):
-        message_must_be_visible(message_id)
+        message_must_be_visible(message_id, viewer=viewer)
         raise RevisionNotFound()
     revision = (
         Revision.objects.filter(message_id=message_id, version=version)
@@ -57,15 +74,31 @@ def revision_get(*, message_id: int, version: int) -> Revision:
             message_deleted_at=F("message__deleted_at"),
             message_version=F("message__version"),
             message_protected=F("message__protected"),
+            message_board_id=F("message__board_id"),
+            message_author_id=F("message__author_id"),
+            message_editors_restricted=F("message__editors_restricted"),
         )
         .first()
     )
     if revision is None:
-        message_must_be_visible(message_id)
+        message_must_be_visible(message_id, viewer=viewer)
         raise RevisionNotFound()
+    if viewer is not None:
+        permissions.ensure_may_read(viewer, revision.message_board_id)
     if revision.message_deleted_at is not None:
         raise MessageGone()
     return revision
+
+
+def revision_message_facts(revision: Revision) -> permissions.Facts:
+    """Return what the permission rules ask about the message of a revision revision_get returned."""
+    return permissions.Facts(
+        pk=revision.message_id,
+        board_id=revision.message_board_id,
+        author_id=revision.message_author_id,
+        protected=revision.message_protected,
+        editors_restricted=revision.message_editors_restricted,
+    )
 
 
 def revision_body(revision: Revision) -> str:
@@ -84,12 +117,13 @@ def lease_event_list(
 ) -> LeaseEventPage:
     """Return a message's lease events newest first, older than event ``before`` when given.
 
-    Only moderators may read them: others get NotAllowed (after MessageNotFound or MessageGone).
+    Only the board's moderators may read them: others get NotAllowed (after MessageNotFound or
+    MessageGone; MessageNotFound too for those who may not read the board).
     """
     if not fits_integer_column(message_id):
         raise MessageNotFound()
-    message_must_be_visible(message_id)
-    permissions.ensure_may_read_lease_events(viewer)
+    state = message_must_be_visible(message_id, viewer=viewer)
+    permissions.ensure_may_read_lease_events(viewer, state.board_id)
     # Each transition is recorded in the transaction that makes it, under the lease row's
     # lock, so ids order one message's events as they happened.
     queryset = LeaseEvent.objects.filter(message_id=message_id).order_by("-id")
@@ -148,10 +182,10 @@ class LineChanges:
         return not self.hunks
 
 
-def revision_diff(*, message_id: int, old_version: int, new_version: int) -> RevisionDiff:
+def revision_diff(*, message_id: int, old_version: int, new_version: int, viewer=None) -> RevisionDiff:
     """Return two versions of a message to compare, without reading their bodies."""
-    old = revision_get(message_id=message_id, version=old_version)
-    new = old if new_version == old_version else revision_get(message_id=message_id, version=new_version)
+    old = revision_get(message_id=message_id, version=old_version, viewer=viewer)
+    new = old if new_version == old_version else revision_get(message_id=message_id, version=new_version, viewer=viewer)
     return RevisionDiff(old=old, new=new)
 
 

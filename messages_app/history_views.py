@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from messages_app import editing, history_selectors, permissions, ratelimits
+from messages_app import editing, history_selectors, permissions, ratelimits, selectors
 from messages_app.errors import (
     AlreadyCurrent,
     InvalidInput,
@@ -34,7 +34,7 @@ def message_history(request: HttpRequest, message_id: int) -> HttpResponse:
         before = cursor_param(request, "before")
     except ValueError as error:
         return render(request, "400.html", {"detail": str(error)}, status=400)
-    page = history_selectors.revision_list(message_id=message_id, before=before)
+    page = history_selectors.revision_list(message_id=message_id, viewer=request.user, before=before)
     if not page.items and before is None:
         raise MessageNotFound()
     context = {"message_id": message_id, "page": page, "before": before}
@@ -48,14 +48,14 @@ def revision_detail(request: HttpRequest, message_id: int, version: int) -> Http
 
 
 def _revision_page(request: HttpRequest, message_id: int, version: int, *, notice: str = "", status: int = 200):
-    revision = history_selectors.revision_get(message_id=message_id, version=version)
+    revision = history_selectors.revision_get(message_id=message_id, version=version, viewer=request.user)
     body = history_selectors.revision_body(revision)
     context = {
         "message_id": message_id,
         "revision": revision,
         "body": body,
         "notice": notice,
-        "offers_restore": permissions.may_edit(request.user, protected=revision.message_protected),
+        "offers_restore": permissions.may_edit(request.user, history_selectors.revision_message_facts(revision)),
     }
     return render(request, "messages_app/revision_detail.html", context, status=status)
 
@@ -99,6 +99,8 @@ def revision_restore(request: HttpRequest, message_id: int, version: int) -> Htt
 @shows_domain_errors
 def message_diff_pick(request: HttpRequest, message_id: int) -> HttpResponse:
     """Send the history page's "compare" form (?a=&b=) to the diff's address."""
+    # The message first, as every page about one: a private one is not found whatever is asked.
+    selectors.message_must_be_visible(message_id, viewer=request.user)
     try:
         old, new = cursor_param(request, "a"), cursor_param(request, "b")
     except ValueError as error:
@@ -112,7 +114,7 @@ def message_diff_pick(request: HttpRequest, message_id: int) -> HttpResponse:
 @require_GET
 @shows_domain_errors
 def message_diff(request: HttpRequest, message_id: int, old: int, new: int) -> HttpResponse:
-    diff = history_selectors.revision_diff(message_id=message_id, old_version=old, new_version=new)
+    diff = history_selectors.revision_diff(message_id=message_id, old_version=old, new_version=new, viewer=request.user)
     changes_html = DIFF_CHANGES_HTML.get(diff.cache_key)
     if changes_html is None:
         # Only a diff not computed yet costs real work, so only those count against the limit:

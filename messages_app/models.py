@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -9,7 +10,84 @@ class MessageQuerySet(models.QuerySet):
         return self.filter(deleted_at__isnull=True)
 
 
+class Board(models.Model):
+    """A place messages are posted to, with who may read, post, edit and moderate there (BoardGrant).
+
+    ``message_count`` and ``newest_message`` are kept by the services that post, delete, restore
+    and move messages, in the same transaction: the boards page never counts.
+    """
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(max_length=1000, blank=True)
+    message_count = models.PositiveBigIntegerField(default=0)
+    newest_message = models.ForeignKey(
+        "Message", on_delete=models.SET_NULL, related_name="+", null=True, blank=True, db_index=False
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BoardGrant(models.Model):
+    """One audience's level on one board; the highest level among a user's audiences applies."""
+
+    class Audience(models.TextChoices):
+        EVERYONE = "everyone", "everyone (visitors included)"
+        MEMBERS = "members", "members (anyone signed in)"
+        GROUP = "group", "a group"
+
+    class Level(models.IntegerChoices):
+        # Each level includes the ones below it (permissions.py).
+        READ = 1, "read"
+        POST = 2, "post"
+        EDIT = 3, "edit"
+        MODERATE = 4, "moderate"
+
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="grants")
+    audience = models.CharField(max_length=16, choices=Audience.choices)
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="+", null=True, blank=True)
+    level = models.PositiveSmallIntegerField(choices=Level.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["board", "audience"], condition=Q(group__isnull=True), name="boardgrant_one_per_audience"
+            ),
+            models.UniqueConstraint(
+                fields=["board", "group"], condition=Q(group__isnull=False), name="boardgrant_one_per_group"
+            ),
+            models.CheckConstraint(
+                condition=(Q(audience="group") & Q(group__isnull=False))
+                | (Q(audience__in=["everyone", "members"]) & Q(group__isnull=True)),
+                name="boardgrant_group_only_for_groups",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = self.group.name if self.group_id else self.audience
+        return f"{who}: {self.get_level_display()} on {self.board}"
+
+
+class AccessGeneration(models.Model):
+    """One row holding a number that moves whenever who may read or write a board changes.
+
+    Every process keeps the boards each set of groups may reach under this number
+    (permissions.py): a grant changed through any process reaches every process's next request.
+    """
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"access generation {self.value}"
+
+
 class Message(models.Model):
+    board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="+")
     subject = models.CharField(max_length=200)
     # The storage key of the current version's body: only bodies.py turns a key into bytes, so
     # nothing can bypass the file handler and its cache. Written only by the save protocol.
@@ -26,6 +104,12 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     protected = models.BooleanField(default=False)
+    # Set when the author or a moderator named who may edit (MessageEditor): a plain message
+    # is answered without looking the names up.
+    editors_restricted = models.BooleanField(default=False)
+    # Set when a moderator named the editors of someone else's message: then only a moderator
+    # changes them again (nothing a member does undoes a moderator).
+    editors_locked = models.BooleanField(default=False)
 
     objects = MessageQuerySet.as_manager()
 
@@ -34,6 +118,8 @@ class Message(models.Model):
         indexes = [
             # The list page walks visible messages newest first from a keyset cursor.
             models.Index(fields=["-id"], condition=Q(deleted_at__isnull=True), name="message_visible_newest"),
+            # One board's list, newest first, and a board's newest message after a delete.
+            models.Index(fields=["board", "-id"], condition=Q(deleted_at__isnull=True), name="message_board_newest"),
             models.Index(fields=["deleted_at"], condition=Q(deleted_at__isnull=False), name="message_deleted_at"),
             # The admin's "deleted" filter, newest first: without it a board with few deleted
             # messages is scanned whole to fill one page (benchmarks/admin.py).
@@ -44,6 +130,27 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.subject}"
+
+
+class MessageEditor(models.Model):
+    """A user or a group named to edit a restricted message (Message.editors_restricted)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", null=True)
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="+", null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user"], name="messageeditor_user_once"),
+            models.UniqueConstraint(fields=["message", "group"], name="messageeditor_group_once"),
+            models.CheckConstraint(
+                condition=Q(user__isnull=True, group__isnull=False) | Q(user__isnull=False, group__isnull=True),
+                name="messageeditor_user_or_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"editor of #{self.message_id}"
 
 
 class Revision(models.Model):

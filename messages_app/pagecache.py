@@ -29,6 +29,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils.safestring import SafeString, mark_safe
 
+from messages_app import permissions
 from messages_app.models import ListGeneration
 from messages_app.textcache import BoundedTextCache
 
@@ -97,15 +98,15 @@ def visitor_page(key: Hashable, render: Callable[[], str]) -> str:
     return _kept("visitor", key, render)
 
 
-def list_page(key: Hashable, render: Callable[[], tuple[str, float | None]]) -> str:
-    """Return the list fragment kept under ``key`` and the current list generation.
+def list_page(key: Hashable, render: Callable[[], tuple[str, float | None]], *, generation: int | None = None) -> str:
+    """Return the list fragment kept under ``key`` and the list generation (read here unless given).
 
     ``render`` returns the HTML and the moment (``time.time()``) it goes stale regardless of
     the generation, or None; it is called on a miss, after the generation was read, so a
     change committed meanwhile is at worst kept under a number that has already moved on.
     """
     cache = _cache("list")
-    full_key = (list_generation(), key)
+    full_key = (list_generation() if generation is None else generation, key)
     html = cache.get(full_key)
     if html is None:
         html, stale_at = render()
@@ -116,14 +117,23 @@ def list_page(key: Hashable, render: Callable[[], tuple[str, float | None]]) -> 
 
 def list_generation() -> int:
     """Return the list generation: one indexed read, cheaper than the list's own query."""
+    return list_generations()[0]
+
+
+def list_generations() -> tuple[int, int]:
+    """Return the list generation and the access generation (permissions.py) in one read.
+
+    A list page depends on both: what changed on the board, and which boards the reader may read.
+    """
+    access = permissions.GENERATION_SQL
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"SELECT last_value, is_called FROM {GENERATION_SEQUENCE}")
-            value, called = cursor.fetchone()
-            return value if called else 0
-        cursor.execute(f"SELECT value FROM {GENERATION_TABLE} WHERE id = 1")
-        row = cursor.fetchone()
-        return row[0] if row else 0
+            cursor.execute(f"SELECT last_value, is_called, {access} FROM {GENERATION_SEQUENCE}")
+            value, called, access_value = cursor.fetchone()
+            return (value if called else 0), access_value or 0
+        cursor.execute(f"SELECT (SELECT value FROM {GENERATION_TABLE} WHERE id = 1), {access}")
+        value, access_value = cursor.fetchone()
+        return value or 0, access_value or 0
 
 
 def list_changed() -> None:

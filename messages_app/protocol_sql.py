@@ -376,11 +376,20 @@ def _lease_permits_save_sql(message_column: str, *, token: str | None, user) -> 
 class SaveState:
     """What decides whether a save would be accepted now: the message's state and its lease."""
 
+    id: int
     version: int
     deleted: bool
     protected: bool
     lease_holder_id: int | None  # None when nobody holds a valid lease
     lease_token: str | None
+    # What the permission rules ask (permissions.MessageFacts).
+    board_id: int
+    author_id: int
+    editors_restricted: bool
+
+    @property
+    def pk(self) -> int:
+        return self.id
 
 
 def save_state(*, message_id: int) -> SaveState | None:
@@ -393,7 +402,8 @@ def save_state(*, message_id: int) -> SaveState | None:
     valid = f"{TABLE}.expires_at > {now_sql()}"
     sql = (
         f"SELECT {message_table}.version, {message_table}.deleted_at IS NOT NULL, {message_table}.protected, "
-        f"CASE WHEN {valid} THEN {TABLE}.holder_id END, CASE WHEN {valid} THEN {TABLE}.token END "
+        f"CASE WHEN {valid} THEN {TABLE}.holder_id END, CASE WHEN {valid} THEN {TABLE}.token END, "
+        f"{message_table}.board_id, {message_table}.author_id, {message_table}.editors_restricted "
         f"FROM {message_table} LEFT JOIN {TABLE} ON {TABLE}.message_id = {message_table}.id "
         f"WHERE {message_table}.id = %s"
     )
@@ -402,8 +412,10 @@ def save_state(*, message_id: int) -> SaveState | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    version, deleted, protected, holder_id, token = row
-    return SaveState(version, bool(deleted), bool(protected), holder_id, token)
+    version, deleted, protected, holder_id, token, board_id, author_id, restricted = row
+    return SaveState(
+        message_id, version, bool(deleted), bool(protected), holder_id, token, board_id, author_id, bool(restricted)
+    )
 
 
 def save_publish(

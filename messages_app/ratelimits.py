@@ -216,8 +216,8 @@ def limit_user(name: str, user, *, message_id: int | None = None) -> None:
         if permissions.is_moderator(user):
             return
         if message_id is not None:
-            message = selectors.message_get(message_id=message_id)
-            permissions.ensure_may_edit(user, protected=message.protected)
+            message = selectors.message_get(message_id=message_id, viewer=user)
+            permissions.ensure_may_edit(user, message)
         raise
 
 

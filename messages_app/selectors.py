@@ -15,13 +15,13 @@ from django.db.models import Case, F, Q, QuerySet, When
 from django.db.models.functions import Now
 from django.utils.dateparse import parse_datetime
 
-from messages_app import bodies
+from messages_app import bodies, permissions
 from messages_app.errors import (
     MessageGone,
     MessageNotFound,
 )
 from messages_app.leases import LeaseInfo, fits_integer_column, lease_current
-from messages_app.models import EditLease, Message
+from messages_app.models import Board, EditLease, Message
 from messages_app.protocol_sql import now_sql
 
 
@@ -50,6 +50,11 @@ class MessageRow:
     updated_by_name: str | None
     lease_holder: str | None  # None unless someone holds a valid lease
     lease_expires_at: datetime | None
+    board_id: int
+    board_slug: str
+    board_name: str
+    editors_restricted: bool
+    editors_locked: bool
 
     @property
     def pk(self) -> int:
@@ -70,10 +75,13 @@ def _message_select(where: str, *, tail: str = "") -> str:
     return (
         f"SELECT m.id, m.subject, m.version, m.size, m.sha256, m.protected, m.created_at, m.updated_at, "
         f"m.author_id, m.deleted_at, m.body, author.{username}, editor.{username}, "
-        f"CASE WHEN {valid} THEN holder.{username} END, CASE WHEN {valid} THEN lease.expires_at END "
+        f"CASE WHEN {valid} THEN holder.{username} END, CASE WHEN {valid} THEN lease.expires_at END, "
+        f"m.board_id, board.slug, board.name, m.editors_restricted, m.editors_locked, {permissions.GENERATION_SQL} "
         f"FROM (SELECT id, subject, version, size, sha256, protected, created_at, updated_at, author_id, "
-        f"updated_by_id, deleted_at, body FROM {Message._meta.db_table} WHERE {where}{tail}) m "
+        f"updated_by_id, deleted_at, body, board_id, editors_restricted, editors_locked "
+        f"FROM {Message._meta.db_table} WHERE {where}{tail}) m "
         f"JOIN {users} author ON author.id = m.author_id "
+        f"JOIN {Board._meta.db_table} board ON board.id = m.board_id "
         f"LEFT JOIN {users} editor ON editor.id = m.updated_by_id "
         f"LEFT JOIN {EditLease._meta.db_table} lease ON lease.message_id = m.id "
         f"LEFT JOIN {users} holder ON holder.id = lease.holder_id"
@@ -86,16 +94,36 @@ def _message_by_id_sql(vendor: str) -> str:
 
 
 @cache
-def _message_list_sql(vendor: str, *, keyset: bool) -> str:
+def _message_list_sql(vendor: str, *, keyset: bool, boards: int, one_board: bool = False) -> str:
+    """The list's statement for ``boards`` readable boards (named placeholders board0, board1, …).
+
+    One board walks its own index (board, id); a few boards are one ``board_id IN (…)`` over the
+    newest-first index. Cached per shape, so the text is built once per number of boards.
+    """
     older = " AND id < %(before)s" if keyset else ""
-    newest_first = _message_select(f"deleted_at IS NULL{older}", tail=" ORDER BY id DESC LIMIT %(limit)s")
+    if one_board:
+        where = f"deleted_at IS NULL AND board_id = %(board0)s{older}"
+    else:
+        names = ", ".join(f"%(board{index})s" for index in range(boards))
+        where = f"deleted_at IS NULL AND board_id IN ({names}){older}"
+    newest_first = _message_select(where, tail=" ORDER BY id DESC LIMIT %(limit)s")
     return newest_first + " ORDER BY m.id DESC"
 
 
+def _board_params(boards: tuple[int, ...]) -> dict:
+    return {f"board{index}": board_id for index, board_id in enumerate(boards)}
+
+
 def _message_rows(sql: str, params: dict) -> list[MessageRow]:
+    return _message_rows_and_generation(sql, params)[0]
+
+
+def _message_rows_and_generation(sql: str, params: dict) -> tuple[list[MessageRow], int | None]:
+    """Return the rows, and the access generation read with them (None without rows)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    generation = (rows[0][20] or 0) if rows else None
     return [
         MessageRow(
             id=row[0],
@@ -113,9 +141,14 @@ def _message_rows(sql: str, params: dict) -> list[MessageRow]:
             updated_by_name=row[12],
             lease_holder=row[13],
             lease_expires_at=_aware(row[14]),
+            board_id=row[15],
+            board_slug=row[16],
+            board_name=row[17],
+            editors_restricted=bool(row[18]),
+            editors_locked=bool(row[19]),
         )
         for row in rows
-    ]
+    ], generation
 
 
 def _aware(value: datetime | str | None) -> datetime | None:
@@ -127,38 +160,58 @@ def _aware(value: datetime | str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def message_list_page(*, before: int | None = None, limit: int | None = None) -> MessagePage:
-    """Return visible messages newest first, older than ``before`` when given."""
+def message_list_page(
+    *,
+    viewer,
+    before: int | None = None,
+    limit: int | None = None,
+    board_id: int | None = None,
+    generation: int | None = None,
+) -> MessagePage:
+    """Return the visible messages the viewer may read newest first (of one board if given), older than ``before``.
+
+    ``generation`` is the access generation when the caller read it already (the list page).
+    """
     limit = limit or settings.MESSAGEBOARD_PAGE_SIZE
-    if before is not None and not fits_integer_column(before):
+    boards = permissions.readable_boards(viewer, generation=generation)
+    if board_id is not None:
+        boards = (board_id,) if board_id in boards else ()
+    if not boards or (before is not None and not fits_integer_column(before)):
         return MessagePage(items=[], next_before=None)
     # One row more than the page tells whether an older page exists, without counting.
-    sql = _message_list_sql(connection.vendor, keyset=before is not None)
-    rows = _message_rows(sql, {"before": before, "limit": limit + 1})
+    sql = _message_list_sql(
+        connection.vendor, keyset=before is not None, boards=len(boards), one_board=len(boards) == 1
+    )
+    rows = _message_rows(sql, {"before": before, "limit": limit + 1, **_board_params(boards)})
     items = rows[:limit]
     next_before = items[-1].pk if len(rows) > limit else None
     return MessagePage(items=items, next_before=next_before)
 
 
-def message_get(*, message_id: int, include_deleted: bool = False) -> Message:
+def message_get(*, message_id: int, viewer=None, include_deleted: bool = False) -> MessageRow:
     """Return one message with its author, editor and current lease holder.
 
-    Raises MessageNotFound, or MessageGone for a deleted message unless include_deleted.
+    Raises MessageNotFound (also when ``viewer`` may not read its board: a private board's
+    messages do not exist to others), or MessageGone for a deleted message unless
+    include_deleted. Without a viewer nothing is checked: for the services' own reads.
     """
     if not fits_integer_column(message_id):
         raise MessageNotFound()
-    rows = _message_rows(_message_by_id_sql(connection.vendor), {"id": message_id})
+    rows, generation = _message_rows_and_generation(_message_by_id_sql(connection.vendor), {"id": message_id})
     if not rows:
         raise MessageNotFound()
     message = rows[0]
+    if viewer is not None:
+        # The generation came with the row: the message page asks the database nothing more.
+        permissions.ensure_may_read(viewer, message.board_id, generation=generation)
     if message.deleted_at is not None and not include_deleted:
         raise MessageGone()
     return message
 
 
-def message_lease(*, message_id: int) -> LeaseInfo | None:
+def message_lease(*, message_id: int, viewer=None) -> LeaseInfo | None:
     """Return who holds a visible message's valid lease and until when, or None."""
-    message_must_be_visible(message_id)
+    message_must_be_visible(message_id, viewer=viewer)
     return lease_current(message_id=message_id)
 
 
@@ -169,20 +222,41 @@ def message_body(message: Message | MessageRow) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MessageState:
-    """What the permission rules ask about a message, without its body."""
+    """What the permission rules ask about a message, without its body (permissions.MessageFacts)."""
 
+    id: int
     author_id: int
     version: int
     protected: bool
     deleted_at: datetime | None
     deleted_by_id: int | None
+    board_id: int
+    editors_restricted: bool
+    editors_locked: bool
+
+    @property
+    def pk(self) -> int:
+        return self.id
 
 
-def message_state(*, message_id: int, include_deleted: bool = False) -> MessageState:
-    """Return a message's author, version, protection and deletion, or raise MessageNotFound (MessageGone)."""
+def message_state(*, message_id: int, viewer=None, include_deleted: bool = False) -> MessageState:
+    """Return a message's author, version, board, protection and deletion.
+
+    Raises MessageNotFound (also when ``viewer`` may not read its board) or MessageGone.
+    """
     row = (
         Message.objects.filter(pk=message_id)
-        .values_list("author_id", "version", "protected", "deleted_at", "deleted_by_id")
+        .values_list(
+            "id",
+            "author_id",
+            "version",
+            "protected",
+            "deleted_at",
+            "deleted_by_id",
+            "board_id",
+            "editors_restricted",
+            "editors_locked",
+        )
         .first()
         if fits_integer_column(message_id)
         else None
@@ -190,18 +264,16 @@ def message_state(*, message_id: int, include_deleted: bool = False) -> MessageS
     if row is None:
         raise MessageNotFound()
     state = MessageState(*row)
+    if viewer is not None:
+        permissions.ensure_may_read(viewer, state.board_id)
     if state.deleted_at is not None and not include_deleted:
         raise MessageGone()
     return state
 
 
-def message_must_be_visible(message_id: int) -> None:
-    """Raise MessageNotFound or MessageGone unless the message exists and is not deleted."""
-    deleted_at = list(Message.objects.filter(pk=message_id).values_list("deleted_at", flat=True))
-    if not deleted_at:
-        raise MessageNotFound()
-    if deleted_at[0] is not None:
-        raise MessageGone()
+def message_must_be_visible(message_id: int, *, viewer=None) -> MessageState:
+    """Raise MessageNotFound or MessageGone unless the message exists, is not deleted and the viewer may read it."""
+    return message_state(message_id=message_id, viewer=viewer)
 
 
 def message_moderation_queryset() -> QuerySet:

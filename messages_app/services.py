@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from messages_app import bodies, leases, pagecache, permissions, protocol_sql
+from messages_app import boards, bodies, leases, pagecache, permissions, protocol_sql
 from messages_app.errors import (
     BODY_EMPTY,
     NOT_TEXT,
@@ -62,8 +62,12 @@ def _text_validate(text: str, *, field: str) -> bytes:
         raise InvalidInput(NOT_TEXT.format(field=field), field=field) from None
 
 
-def message_create(*, author, subject: str, body: str) -> Message:
-    """Post a new message at version 1 and return it."""
+def message_create(*, author, subject: str, body: str, board_slug: str | None = None) -> Message:
+    """Post a new message at version 1 to a board (the default board when none is named) and return it.
+
+    Raises BoardNotFound (also for a board the author may not read) or NotAllowed (may not post there).
+    """
+    board = boards.board_for_post(slug=board_slug, user=author)
     subject_validate(subject)
     data = body_validate(body)
     now = timezone.now()
@@ -74,6 +78,7 @@ def message_create(*, author, subject: str, body: str) -> Message:
             # The key names the message id, so the row comes first; readers cannot see it
             # before the transaction, which only commits once the file is durable.
             message = Message.objects.create(
+                board=board,
                 subject=subject,
                 body_key="",
                 version=1,
@@ -99,6 +104,7 @@ def message_create(*, author, subject: str, body: str) -> Message:
                 author=author,
                 created_at=now,
             )
+            boards.counters_added(board_id=board.pk, message_id=message.pk)
             pagecache.list_changed()
             block_done = True
     except BaseException:
@@ -112,8 +118,8 @@ def message_create(*, author, subject: str, body: str) -> Message:
 
 def message_delete(*, message_id: int, user, base_version: int | None = None) -> None:
     """Soft-delete a message without reading its file; its author (unless protected) or a moderator may."""
-    state = message_state(message_id=message_id)
-    permissions.ensure_may_delete(user, author_id=state.author_id, protected=state.protected)
+    state = message_state(message_id=message_id, viewer=user)
+    permissions.ensure_may_delete(user, board_id=state.board_id, author_id=state.author_id, protected=state.protected)
     # The rule again, in the statement: a moderator may protect the message (or the message
     # change hands) between the check above and the UPDATE.
     query = Message.objects.filter(permissions.deletable_by(user), pk=message_id, deleted_at__isnull=True).filter(
@@ -127,11 +133,12 @@ def message_delete(*, message_id: int, user, base_version: int | None = None) ->
         if deleted:
             # The caller's own lease, if any, dies with the message (recorded as released).
             leases.lease_drop(message_id=message_id)
+            boards.counters_removed(board_id=state.board_id, message_id=message_id)
             pagecache.list_changed()
     if deleted:
         return
     state = message_state(message_id=message_id)
-    permissions.ensure_may_delete(user, author_id=state.author_id, protected=state.protected)
+    permissions.ensure_may_delete(user, board_id=state.board_id, author_id=state.author_id, protected=state.protected)
     if base_version is not None and state.version != base_version:
         raise VersionConflict(state.version)
     holder = leases.lease_current(message_id=message_id)
@@ -145,18 +152,21 @@ def message_restore(*, message_id: int, user) -> bool:
 
     A moderator may restore any message; its author only one they deleted themselves.
     """
-    state = message_state(message_id=message_id, include_deleted=True)
+    state = message_state(message_id=message_id, viewer=user, include_deleted=True)
     if state.deleted_at is None:
-        if state.author_id != user.pk and not permissions.is_moderator(user):
+        if state.author_id != user.pk and not permissions.moderates(user, state.board_id):
             raise NotAllowed(RESTORE_NOT_ALLOWED)
         return False
-    permissions.ensure_may_restore(user, author_id=state.author_id, deleted_by_id=state.deleted_by_id)
+    permissions.ensure_may_restore(
+        user, board_id=state.board_id, author_id=state.author_id, deleted_by_id=state.deleted_by_id
+    )
     # Only the delete that was checked is undone: a moderator deleting it again in between wins.
     with transaction.atomic():
         restored = Message.objects.filter(
             pk=message_id, deleted_at__isnull=False, deleted_by_id=state.deleted_by_id
         ).update(deleted_at=None, deleted_by=None)
         if restored:
+            boards.counters_added(board_id=state.board_id, message_id=message_id)
             pagecache.list_changed()
     return bool(restored)
 
@@ -177,8 +187,8 @@ def message_unprotect(*, message_id: int, user) -> bool:
 
 def _message_set_protected(*, message_id: int, user, protected: bool) -> bool:
     # Deleted before forbidden, as for every call on a message.
-    message_must_be_visible(message_id)
-    permissions.ensure_may_protect(user)
+    state = message_must_be_visible(message_id, viewer=user)
+    permissions.ensure_may_protect(user, state.board_id)
     changed = Message.objects.filter(pk=message_id, deleted_at__isnull=True, protected=not protected)
     with transaction.atomic():
         # After the UPDATE: on PostgreSQL a grant under way holds the row's share lock, so the
@@ -186,6 +196,6 @@ def _message_set_protected(*, message_id: int, user, protected: bool) -> bool:
         updated = bool(changed.update(protected=protected))
         if protected:
             lease = leases.lease_current_holder(message_id=message_id)
-            if lease is not None and not permissions.is_moderator(lease):
+            if lease is not None and not permissions.moderates(lease, state.board_id):
                 leases.lease_break(message_id=message_id, by=user, holder_id=lease.pk)
     return updated

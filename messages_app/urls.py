@@ -1,6 +1,6 @@
 from django.urls import path
 
-from messages_app import edit_views, history_views, views
+from messages_app import board_views, edit_views, history_views, views
 
 app_name = "messages_app"
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("<int:message_id>/history/<int:version>/restore/", history_views.revision_restore, name="revision-restore"),
     path("<int:message_id>/diff/", history_views.message_diff_pick, name="message-diff-pick"),
     path("<int:message_id>/diff/<int:old>/<int:new>/", history_views.message_diff, name="message-diff"),
+    path("<int:message_id>/editors/", board_views.message_editors, name="message-editors"),
     path("<int:message_id>/delete/", views.message_delete, name="message-delete"),
     path("<int:message_id>/restore/", views.message_restore, name="message-restore"),
 ]

@@ -14,8 +14,9 @@ from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from messages_app import pagecache, permissions, ratelimits, selectors, services
+from messages_app import boards, pagecache, permissions, ratelimits, selectors, services
 from messages_app.errors import (
+    BoardNotFound,
     DomainError,
     InvalidInput,
     LeaseHeld,
@@ -25,27 +26,28 @@ from messages_app.errors import (
     RateLimited,
     RevisionNotFound,
 )
-from messages_app.forms import MessageForm, SignupForm
+from messages_app.forms import NewMessageForm, SignupForm
 
 LIST_TEMPLATE = "messages_app/message_list.html"
 CHANGES_TEMPLATE = "messages_app/message_changes.html"
 LIST_ROW_TEMPLATE = "messages_app/message_list_row.html"
 ARTICLE_TEMPLATE = "messages_app/message_article.html"
+BOARDS_TEMPLATE = "messages_app/board_index.html"
 
 
 def _error_page(request: HttpRequest, error: DomainError, *, kept: dict | None = None, message_id: int | None = None):
     """Render the page a person sees for a domain error: the one mapping for pages."""
-    if isinstance(error, (MessageNotFound, RevisionNotFound)):
+    if isinstance(error, (MessageNotFound, RevisionNotFound, BoardNotFound)):
         return render(request, "404.html", {"detail": error.detail}, status=404)
     if isinstance(error, MessageGone):
         can_restore = False
         if message_id is not None and request.user.is_authenticated:
             try:
-                state = selectors.message_state(message_id=message_id, include_deleted=True)
+                state = selectors.message_state(message_id=message_id, viewer=request.user, include_deleted=True)
             except MessageNotFound:
                 return render(request, "404.html", {"detail": MessageNotFound.message}, status=404)
             can_restore = permissions.may_restore(
-                request.user, author_id=state.author_id, deleted_by_id=state.deleted_by_id
+                request.user, board_id=state.board_id, author_id=state.author_id, deleted_by_id=state.deleted_by_id
             )
         context = {"detail": error.detail, "message_id": message_id, "kept": kept, "can_restore": can_restore}
         return render(request, "messages_app/gone.html", context, status=410)
@@ -74,7 +76,7 @@ def shows_domain_errors(view: Callable) -> Callable:
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
-        except (MessageNotFound, RevisionNotFound, MessageGone, NotAllowed, RateLimited) as error:
+        except (MessageNotFound, RevisionNotFound, BoardNotFound, MessageGone, NotAllowed, RateLimited) as error:
             return _error_page(request, error, message_id=kwargs.get("message_id"))
 
     return wrapper
@@ -106,29 +108,75 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 @require_GET
+def board_index(request: HttpRequest) -> HttpResponse:
+    """The front page: the boards the person may read, with their counters and newest message."""
+    context = {"boards": boards.board_list(viewer=request.user)}
+    return render(request, BOARDS_TEMPLATE, context)
+
+
+@require_GET
 @vary_on_headers("HX-Request")
 def message_list(request: HttpRequest) -> HttpResponse:
+    """Every message the person may read, newest first."""
+    return _list_response(request, board=None)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@shows_domain_errors
+def board_messages(request: HttpRequest, slug: str) -> HttpResponse:
+    """One board's messages, newest first (404 for a board the person may not read)."""
+    return _list_response(request, board=boards.board_get(slug=slug, viewer=request.user))
+
+
+def _list_response(request: HttpRequest, *, board) -> HttpResponse:
     try:
         before = cursor_param(request, "before")
     except ValueError as error:
         return render(request, "400.html", {"detail": str(error)}, status=400)
-    # What makes one list page differ from another, besides the list generation (pagecache.py).
+    # What makes one list page differ from another, besides the list generation (pagecache.py):
+    # the boards the person reads (the same for everyone with the same groups) and may post to.
     signed_in, fragment_only = request.user.is_authenticated, bool(request.htmx)
+    # One read for both numbers the kept page depends on (pagecache.list_generations).
+    list_generation, access_generation = pagecache.list_generations()
+    readable = permissions.readable_boards(request.user, generation=access_generation)
+    board_id = board.pk if board is not None else None
+    may_post = permissions.may_post(request.user, board_id) if board is not None else signed_in
+    key = (readable, board_id, may_post, before, signed_in, fragment_only)
     html = pagecache.list_page(
-        (before, signed_in, fragment_only), lambda: _list_html(before, signed_in=signed_in, fragment_only=fragment_only)
+        key,
+        lambda: _list_html(
+            request.user, board, before, signed_in=signed_in, may_post=may_post, fragment_only=fragment_only
+        ),
+        generation=list_generation,
     )
     if fragment_only:
         return HttpResponse(html)
-    return board_page(request, title="Messages", content=html)
+    return board_page(request, title=board.name if board is not None else "Messages", content=html)
 
 
-def _list_html(before: int | None, *, signed_in: bool, fragment_only: bool) -> tuple[str, float | None]:
+def _list_html(
+    viewer, board, before: int | None, *, signed_in: bool, may_post: bool, fragment_only: bool
+) -> tuple[str, float | None]:
     """Render a list page (or its section alone) and say when its first lease runs out."""
-    page = selectors.message_list_page(before=before)
+    page = selectors.message_list_page(viewer=viewer, before=before, board_id=board.pk if board is not None else None)
     row = get_template(LIST_ROW_TEMPLATE)
-    rows = pagecache.list_rows(page.items, lambda message: row.render({"message": message}))
+    show_board = board is None
+    rows = pagecache.list_rows(
+        [(message, show_board) for message in page.items],
+        lambda item: row.render({"message": item[0], "show_board": item[1]}),
+    )
     template = LIST_TEMPLATE + ("#message-list" if fragment_only else "")
-    html = render_to_string(template, {"page": page, "rows": rows, "before": before, "signed_in": signed_in})
+    context = {
+        "page": page,
+        "rows": rows,
+        "before": before,
+        "signed_in": signed_in,
+        "board": board,
+        "may_post": may_post,
+        "show_board": show_board,
+    }
+    html = render_to_string(template, context)
     expiries = [message.lease_expires_at.timestamp() for message in page.items if message.lease_expires_at]
     return html, min(expiries, default=None)
 
@@ -136,10 +184,13 @@ def _list_html(before: int | None, *, signed_in: bool, fragment_only: bool) -> t
 @require_GET
 @shows_domain_errors
 def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
-    message = selectors.message_get(message_id=message_id)
+    message = selectors.message_get(message_id=message_id, viewer=request.user)
     buttons = {
-        "offers_edit": permissions.offers_edit(request.user, protected=message.protected),
-        "may_delete": permissions.may_delete(request.user, author_id=message.author_id, protected=message.protected),
+        "offers_edit": permissions.offers_edit(request.user, message),
+        "may_delete": permissions.may_delete(
+            request.user, board_id=message.board_id, author_id=message.author_id, protected=message.protected
+        ),
+        "may_set_editors": request.user.is_authenticated and permissions.may_set_editors(request.user, message),
     }
 
     def article_html() -> str:
@@ -164,7 +215,7 @@ def message_changes(request: HttpRequest, message_id: int) -> HttpResponse:
     except ValueError as error:
         return render(request, "400.html", {"detail": str(error)}, status=400)
     try:
-        state = selectors.message_state(message_id=message_id)
+        state = selectors.message_state(message_id=message_id, viewer=request.user)
     except MessageNotFound:
         return render(request, "404.html", {"detail": MessageNotFound.message}, status=404)
     except MessageGone:
@@ -198,15 +249,27 @@ def board_page(request: HttpRequest, *, title: str, content: str) -> HttpRespons
 @login_required
 @require_http_methods(["GET", "POST"])
 def message_create(request: HttpRequest) -> HttpResponse:
-    form = MessageForm(request.POST or None)
+    choices = boards.postable_boards(user=request.user)
+    if not choices:
+        detail = "There is no board you may post to."
+        return render(request, "403.html", {"detail": detail}, status=403)
+    initial = request.GET.get("board") or settings.MESSAGEBOARD_DEFAULT_BOARD
+    form = NewMessageForm(request.POST or None, boards=choices, initial={"board": initial})
     if request.method == "POST" and form.is_valid():
         try:
             ratelimits.limit_user("post_user", request.user)
             message = services.message_create(
-                author=request.user, subject=form.cleaned_data["subject"], body=form.cleaned_data["body"]
+                author=request.user,
+                subject=form.cleaned_data["subject"],
+                body=form.cleaned_data["body"],
+                board_slug=form.cleaned_data["board"] or None,
             )
         except InvalidInput as error:
             form.add_error(error.field, error.detail)
+        except (NotAllowed, BoardNotFound) as error:
+            form.add_error("board", f"{error.detail} Your text is kept below: pick another board.")
+            status = 404 if isinstance(error, BoardNotFound) else 403
+            return render(request, "messages_app/message_form.html", {"form": form}, status=status)
         except RateLimited as limited:
             form.add_error(None, f"Your message was not posted. {limited.detail} Your text is kept below.")
             return retry_after(render(request, "messages_app/message_form.html", {"form": form}, status=429), limited)
@@ -220,7 +283,7 @@ def message_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @shows_domain_errors
 def message_delete(request: HttpRequest, message_id: int) -> HttpResponse:
-    message = selectors.message_get(message_id=message_id)
+    message = selectors.message_get(message_id=message_id, viewer=request.user)
     if request.method == "POST":
         try:
             services.message_delete(message_id=message_id, user=request.user)
@@ -229,7 +292,9 @@ def message_delete(request: HttpRequest, message_id: int) -> HttpResponse:
             return redirect("messages_app:message-detail", message_id=message_id)
         flash.success(request, f"“{message.subject}” is deleted. Its author or a moderator can restore it.")
         return redirect("messages_app:message-list")
-    permissions.ensure_may_delete(request.user, author_id=message.author_id, protected=message.protected)
+    permissions.ensure_may_delete(
+        request.user, board_id=message.board_id, author_id=message.author_id, protected=message.protected
+    )
     return render(request, "messages_app/message_delete.html", {"message": message})
 
 

@@ -311,12 +311,14 @@ def insert_message_rows(author, count: int) -> list[int]:
     """
     from django.utils import timezone
 
-    from messages_app import pagecache
+    from messages_app import boards, pagecache
     from messages_app.models import Message
 
     now = timezone.now()
+    board = boards.default_board()
     Message.objects.bulk_create(
         Message(
+            board=board,
             subject=f"Row {n:03d}",
             body_key=f"messages/00/00/missing-{n}.txt",
             size=1,

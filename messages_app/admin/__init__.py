@@ -10,6 +10,7 @@ registers them when Django autodiscovers this app's admin; the names are re-expo
 from django.contrib import admin
 
 from .access import ModeratorsOnly
+from .board_admin import BoardAdmin, BoardGrantInline
 from .filters import DeletedFilter, LeasedNowFilter
 from .inlines import INLINE_ROWS, LeaseEventInline, NewestFirstFormSet, ReadOnlyInline, RevisionInline
 from .lease_event_admin import LeaseEventAdmin
@@ -22,6 +23,8 @@ admin.site.index_title = "Moderation"
 
 __all__ = [
     "INLINE_ROWS",
+    "BoardAdmin",
+    "BoardGrantInline",
     "DeletedFilter",
     "LeaseEventAdmin",
     "LeaseEventInline",

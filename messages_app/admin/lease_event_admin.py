@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from messages_app import permissions
 from messages_app.models import LeaseEvent
 
 from .inlines import LeaseEventNames
@@ -27,6 +28,12 @@ class LeaseEventAdmin(LeaseEventNames, UncountedAdmin):
     sortable_by = ()
     fields = ("at", "event", "message_link", "user_name", "by_name")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        # A board's moderators see the events of that board's messages only.
+        queryset = super().get_queryset(request)
+        moderated = permissions.moderated_boards(request.user)
+        return queryset if moderated is None else queryset.filter(message__board_id__in=moderated)
 
     def has_add_permission(self, request) -> bool:
         return False

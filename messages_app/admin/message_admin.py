@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
-from messages_app import editing, permissions, selectors, services
+from messages_app import boards, editing, permissions, selectors, services
 from messages_app.errors import DomainError, LeaseHeld, MessageGone
 from messages_app.models import Message
 
@@ -26,6 +26,7 @@ class MessageAdmin(UncountedAdmin):
     list_display = (
         "id",
         "subject",
+        "board",
         "author",
         "version",
         "updated_at",
@@ -35,8 +36,8 @@ class MessageAdmin(UncountedAdmin):
         "protected",
     )
     list_display_links = ("id", "subject")
-    list_select_related = ("author",)
-    list_filter = (DeletedFilter, "protected", LeasedNowFilter)
+    list_select_related = ("author", "board")
+    list_filter = (DeletedFilter, "protected", LeasedNowFilter, "board")
     # What the search box matches; get_search_results does it without joining the users table.
     search_fields = ("subject", "author__username", "id__exact")
     search_help_text = "Any part of the subject or of the author's username, or a message's id."
@@ -46,7 +47,7 @@ class MessageAdmin(UncountedAdmin):
     actions = ("break_lease", "protect", "unprotect", "soft_delete", "restore")
     inlines = (RevisionInline, LeaseEventInline)
     fieldsets = (
-        (None, {"fields": ("id", "subject", "author_name", "created_at", "protected")}),
+        (None, {"fields": ("id", "board", "subject", "author_name", "created_at", "protected")}),
         ("Current version", {"fields": ("version", "updated_at", "updated_by_name", "current_body")}),
         ("Stored as (owned by the save protocol)", {"fields": ("body_key", "size", "sha256")}),
         ("Editing lease", {"fields": ("lease_holder", "lease_expires", "lease_history")}),
@@ -77,7 +78,18 @@ class MessageAdmin(UncountedAdmin):
         css = {"all": ["css/admin.css"]}
 
     def get_queryset(self, request):
-        return selectors.message_moderation_queryset()
+        # A board's moderators see that board's messages only; site moderators every board's.
+        queryset = selectors.message_moderation_queryset()
+        moderated = permissions.moderated_boards(request.user)
+        return queryset if moderated is None else queryset.filter(board_id__in=moderated)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "board":
+            # Moving a message is moving it between boards the moderator moderates.
+            moderated = permissions.moderated_boards(request.user)
+            if moderated is not None:
+                kwargs["queryset"] = db_field.remote_field.model.objects.filter(pk__in=moderated)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_search_results(self, request, queryset, search_term):
         terms = []
@@ -89,15 +101,22 @@ class MessageAdmin(UncountedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.deleted_at is not None:
-            # A deleted message cannot be protected (the service says "gone"): restore it first.
-            return (*self.readonly_fields, "protected")
+            # A deleted message cannot be protected or moved (the service says "gone"): restore it first.
+            return (*self.readonly_fields, "protected", "board")
         return self.readonly_fields
 
     def has_add_permission(self, request) -> bool:
         # Posting is a page or an API call: a message needs its first version and file.
         return False
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        if obj is not None:
+            return permissions.moderates(request.user, obj.board_id)
+        return permissions.may_enter_admin(request.user)
+
     def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None:
+            return permissions.moderates(request.user, obj.board_id)
         return permissions.may_enter_admin(request.user)
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -109,7 +128,12 @@ class MessageAdmin(UncountedAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         # Never obj.save(): it would write back every column as read, over a version
-        # published meanwhile. Only the protected flag changes here, through its service.
+        # published meanwhile. Only the board and the protected flag change here, through services.
+        if "board" in form.changed_data:
+            try:
+                boards.message_move(message_id=obj.pk, board_slug=obj.board.slug, user=request.user)
+            except DomainError as error:
+                self.message_user(request, f"Not moved: {error.detail}", messages.ERROR)
         if "protected" not in form.changed_data:
             return
         protect = services.message_protect if obj.protected else services.message_unprotect

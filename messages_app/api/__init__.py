@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Swagger
 
 from messages_app.api.auth import WRITE_AUTH
+from messages_app.api.boards import router as board_router
 from messages_app.api.drafts import router as draft_router
 from messages_app.api.errors import NO_METHOD, NO_ROUTE, error_response, register_error_handlers
 from messages_app.api.leases import router as lease_router
@@ -39,7 +40,7 @@ api = NinjaAPI(
     docs=Swagger(),
 )
 register_error_handlers(api)
-for router in (token_router, message_router, lease_router, revision_router, draft_router):
+for router in (token_router, board_router, message_router, lease_router, revision_router, draft_router):
     api.add_router("", router)
 
 

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.http import HttpRequest
+from ninja.errors import AuthenticationError
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
@@ -35,6 +36,25 @@ class SessionWithCsrf(APIKeyCookie):
 
     def authenticate(self, request: HttpRequest, key: str | None):
         return request.user if request.user.is_authenticated else None
+
+
+def reader(request: HttpRequest):
+    """Return who reads through a call open to visitors: the bearer token's user, the session's, or a visitor.
+
+    What they may read (private boards) depends on it; a token that signs in nobody is a 401,
+    not a silent visitor.
+    """
+    found = getattr(request, "_messageboard_reader", None)
+    if found is None:
+        key = bearer_key(request)
+        if key:
+            found = tokens.token_authenticate(key=key)
+            if found is None:
+                raise AuthenticationError()
+        else:
+            found = request.user
+        request._messageboard_reader = found
+    return found
 
 
 def bearer_key(request: HttpRequest) -> str | None:

@@ -12,6 +12,7 @@ from ninja.responses import NinjaJSONEncoder
 from messages_app import permissions, selectors
 from messages_app.errors import (
     AlreadyCurrent,
+    BoardNotFound,
     BodyTooLarge,
     DomainError,
     DraftNotFound,
@@ -60,6 +61,7 @@ class ApiError(Exception):
 # The one mapping from domain errors to statuses and codes; the first matching class wins.
 DOMAIN_ERRORS: list[tuple[type[DomainError], int, str]] = [
     (MessageNotFound, 404, "not_found"),
+    (BoardNotFound, 404, "not_found"),
     (RevisionNotFound, 404, "not_found"),
     (TokenNotFound, 404, "not_found"),
     (DraftNotFound, 404, "not_found"),
@@ -128,6 +130,7 @@ EDITING_CALLS = {
     ("POST", "/messages/<int:message_id>/revisions/<int:version>/revert"),
     ("PUT", "/messages/<int:message_id>/draft"),
     ("POST", "/messages/<int:message_id>/merge"),
+    ("PUT", "/messages/<int:message_id>/editors"),
 }
 
 
@@ -158,11 +161,11 @@ def _message_checks(request: HttpRequest) -> None:
     message_id = match.kwargs.get("message_id") if match else None
     if not isinstance(message_id, int):
         return
-    current = selectors.message_get(message_id=message_id)
     user = getattr(request, "auth", None)
+    current = selectors.message_get(message_id=message_id, viewer=user if user is not None else request.user)
     editing = any(request.method == method and match.route.endswith(route) for method, route in EDITING_CALLS)
     if editing and user is not None:
-        permissions.ensure_may_edit(user, protected=current.protected)
+        permissions.ensure_may_edit(user, current)
 
 
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:

@@ -87,6 +87,7 @@ def _lease(holder: str | None, expires_at: datetime | None) -> dict | None:
 def message_summary(message) -> dict:
     return {
         "id": message.pk,
+        "board": message.board_slug,
         "subject": message.subject,
         "version": message.version,
         "author": message.author_name,

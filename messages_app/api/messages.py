@@ -6,6 +6,7 @@ from django.urls import reverse
 from ninja import Header, Path, Query, Router, Status
 
 from messages_app import editing, permissions, ratelimits, selectors, services
+from messages_app.api.auth import reader
 from messages_app.api.http import (
     MAX_ID,
     MAX_PAGE,
@@ -54,13 +55,21 @@ def message_list(
     cursor: str = Query(None, description="next_cursor of the previous page."),
 ):
     before = cursor_decode("m", cursor, maximum=MAX_ID)
-    page = selectors.message_list_page(before=before, limit=limit)
+    page = selectors.message_list_page(viewer=reader(request), before=before, limit=limit)
     return {"items": [message_summary(m) for m in page.items], "next_cursor": cursor_encode("m", page.next_before)}
 
 
 @router.post(
     "/messages",
-    response={201: MessageOut, 401: ErrorOut, 403: ErrorOut, 422: InvalidOut, 429: ErrorOut, **BODY_ERRORS},
+    response={
+        201: MessageOut,
+        401: ErrorOut,
+        403: ErrorOut,
+        404: ErrorOut,
+        422: InvalidOut,
+        429: ErrorOut,
+        **BODY_ERRORS,
+    },
     operation_id="message_create",
     tags=["messages"],
     summary="Post a message",
@@ -78,7 +87,9 @@ def message_list(
 )
 def message_create(request: HttpRequest, message: MessageIn, response: HttpResponse):
     ratelimits.limit_user("post_user", request.auth)
-    created = services.message_create(author=request.auth, subject=message.subject, body=message.body)
+    created = services.message_create(
+        author=request.auth, subject=message.subject, body=message.body, board_slug=message.board
+    )
     current = selectors.message_get(message_id=created.pk)
     response["Location"] = reverse("api:message_get", kwargs={"message_id": created.pk})
     return Status(201, message_full(current, response))
@@ -99,7 +110,7 @@ def message_get(
     message_id: int = Path(..., ge=1, le=MAX_ID),
     if_none_match: str = Header(None, alias="If-None-Match"),
 ):
-    message = selectors.message_get(message_id=message_id)
+    message = selectors.message_get(message_id=message_id, viewer=reader(request))
     if none_match(if_none_match, message.version):
         return not_modified(message.version)
     return message_full(message, response)
@@ -124,7 +135,7 @@ def message_body(
     message_id: int = Path(..., ge=1, le=MAX_ID),
     if_none_match: str = Header(None, alias="If-None-Match"),
 ):
-    message = selectors.message_get(message_id=message_id)
+    message = selectors.message_get(message_id=message_id, viewer=reader(request))
     if none_match(if_none_match, message.version):
         return not_modified(message.version)
     response = HttpResponse(selectors.message_body(message).encode(), content_type="text/plain; charset=utf-8")
@@ -161,8 +172,8 @@ def message_edit_save(
     if_match: str = Header(..., alias="If-Match"),
     lease_token: str = Header(None, alias="Lease-Token"),
 ):
-    current = selectors.message_get(message_id=message_id)
-    permissions.ensure_may_edit(request.auth, protected=current.protected)
+    current = selectors.message_get(message_id=message_id, viewer=request.auth)
+    permissions.ensure_may_edit(request.auth, current)
     ratelimits.limit_user("save_user", request.auth)
     editing.message_edit_save(
         message_id=message_id,
@@ -172,7 +183,7 @@ def message_edit_save(
         subject=edit.subject,
         body=edit.body,
     )
-    return message_full(selectors.message_get(message_id=message_id), response)
+    return message_full(selectors.message_get(message_id=message_id, viewer=request.auth), response)
 
 
 @router.post(
@@ -219,8 +230,10 @@ def message_delete(
     if_match: str = Header(None, alias="If-Match"),
 ):
     # Deleted before forbidden: every call on a deleted message answers 410.
-    current = selectors.message_get(message_id=message_id)
-    permissions.ensure_may_delete(request.auth, author_id=current.author_id, protected=current.protected)
+    current = selectors.message_get(message_id=message_id, viewer=request.auth)
+    permissions.ensure_may_delete(
+        request.auth, board_id=current.board_id, author_id=current.author_id, protected=current.protected
+    )
     base_version = None if if_match is None else if_match_version(if_match, current.version)
     services.message_delete(message_id=message_id, user=request.auth, base_version=base_version)
     return no_content()
@@ -236,7 +249,7 @@ def message_delete(
 )
 def message_restore(request: HttpRequest, response: HttpResponse, message_id: int = Path(..., ge=1, le=MAX_ID)):
     services.message_restore(message_id=message_id, user=request.auth)
-    return message_full(selectors.message_get(message_id=message_id), response)
+    return message_full(selectors.message_get(message_id=message_id, viewer=request.auth), response)
 
 
 @router.post(
@@ -249,7 +262,7 @@ def message_restore(request: HttpRequest, response: HttpResponse, message_id: in
 )
 def message_protect(request: HttpRequest, response: HttpResponse, message_id: int = Path(..., ge=1, le=MAX_ID)):
     services.message_protect(message_id=message_id, user=request.auth)
-    return message_full(selectors.message_get(message_id=message_id), response)
+    return message_full(selectors.message_get(message_id=message_id, viewer=request.auth), response)
 
 
 @router.post(
@@ -262,4 +275,4 @@ def message_protect(request: HttpRequest, response: HttpResponse, message_id: in
 )
 def message_unprotect(request: HttpRequest, response: HttpResponse, message_id: int = Path(..., ge=1, le=MAX_ID)):
     services.message_unprotect(message_id=message_id, user=request.auth)
-    return message_full(selectors.message_get(message_id=message_id), response)
+    return message_full(selectors.message_get(message_id=message_id, viewer=request.auth), response)

@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Header, Path, Query, Router
 
 from messages_app import editing, history_selectors, permissions, ratelimits, selectors
+from messages_app.api.auth import reader
 from messages_app.api.http import (
     HISTORY_PAGE,
     MAX_ID,
@@ -46,7 +47,7 @@ def revision_list(
     cursor: str = Query(None, description="next_cursor of the previous page."),
 ):
     before = cursor_decode("r", cursor, maximum=MAX_VERSION)
-    page = history_selectors.revision_list(message_id=message_id, before=before, limit=limit)
+    page = history_selectors.revision_list(message_id=message_id, viewer=reader(request), before=before, limit=limit)
     return {"items": [revision_out(r) for r in page.items], "next_cursor": cursor_encode("r", page.next_before)}
 
 
@@ -60,7 +61,7 @@ def revision_list(
 )
 def revision_get(request: HttpRequest, message_id: int = Path(..., ge=1, le=MAX_ID), version: int = Path(...)):
     # Any version that does not exist, 0 and numbers beyond any column included, is a 404.
-    revision = history_selectors.revision_get(message_id=message_id, version=version)
+    revision = history_selectors.revision_get(message_id=message_id, version=version, viewer=reader(request))
     return {**revision_out(revision), "body": history_selectors.revision_body(revision)}
 
 
@@ -96,8 +97,8 @@ def revision_revert(
     if_match: str = Header(..., alias="If-Match"),
     lease_token: str = Header(None, alias="Lease-Token"),
 ):
-    current = selectors.message_get(message_id=message_id)
-    permissions.ensure_may_edit(request.auth, protected=current.protected)
+    current = selectors.message_get(message_id=message_id, viewer=request.auth)
+    permissions.ensure_may_edit(request.auth, current)
     ratelimits.limit_user("save_user", request.auth)
     editing.message_revert(
         message_id=message_id,
@@ -106,4 +107,4 @@ def revision_revert(
         base_version=if_match_version(if_match, current.version),
         lease_token=lease_token_from(lease_token),
     )
-    return message_full(selectors.message_get(message_id=message_id), response)
+    return message_full(selectors.message_get(message_id=message_id, viewer=request.auth), response)

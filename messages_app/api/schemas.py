@@ -27,6 +27,7 @@ class LockedOut(ErrorOut):
 
 class MessageSummaryOut(Schema):
     id: int
+    board: str = Field(description="The slug of the message's board.")
     subject: str
     version: int
     author: str
@@ -51,6 +52,26 @@ class MessagePageOut(Schema):
 class MessageIn(Schema):
     subject: str = Field(min_length=1, max_length=services.SUBJECT_MAX_LENGTH)
     body: str = Field(min_length=1)
+    board: str | None = Field(
+        None, min_length=1, max_length=50, description="A board's slug; left out: the default board."
+    )
+
+
+class BoardOut(Schema):
+    slug: str
+    name: str
+    description: str
+    messages: int = Field(description="Visible messages on the board (a kept counter).")
+    may_post: bool
+
+
+class BoardListOut(Schema):
+    items: list[BoardOut]
+
+
+class EditorsIO(Schema):
+    users: list[str] = Field(max_length=50, description="Usernames who may edit; both lists empty: no restriction.")
+    groups: list[str] = Field(max_length=50, description="Group names whose members may edit.")
 
 
 class DraftIn(Schema):

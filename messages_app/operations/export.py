@@ -11,13 +11,14 @@ from messages_app.models import Message, Revision
 from messages_app.operations.common import CHUNK, Progress, no_progress
 
 
-def messages_export(*, out: TextIO, progress: Progress = no_progress) -> int:
-    """Write every message with all its revisions as JSON Lines; return how many."""
+def messages_export(*, out: TextIO, board_id: int | None = None, progress: Progress = no_progress) -> int:
+    """Write every message (of one board if given) with all its revisions as JSON Lines; return how many."""
     exported = 0
     last_id = 0
+    chosen = Message.objects.all() if board_id is None else Message.objects.filter(board_id=board_id)
     while True:
         messages = list(
-            Message.objects.filter(id__gt=last_id)
+            chosen.filter(id__gt=last_id)
             .order_by("id")
             .values(
                 "id",
@@ -27,6 +28,7 @@ def messages_export(*, out: TextIO, progress: Progress = no_progress) -> int:
                 "created_at",
                 "updated_at",
                 "deleted_at",
+                board_slug=F("board__slug"),
                 author_name=F("author__username"),
                 updated_by_name=F("updated_by__username"),
                 deleted_by_name=F("deleted_by__username"),
@@ -54,6 +56,7 @@ def messages_export(*, out: TextIO, progress: Progress = no_progress) -> int:
         for message in messages:
             record = {
                 "id": message["id"],
+                "board": message["board_slug"],
                 "subject": message["subject"],
                 "version": message["version"],
                 "author": message["author_name"],

@@ -15,9 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils.dateparse import parse_datetime
 
-from messages_app import bodies, pagecache
+from messages_app import boards, bodies, pagecache
 from messages_app.errors import InvalidInput
-from messages_app.models import Message, Revision
+from messages_app.models import Board, Message, Revision
 from messages_app.operations.common import (
     CHUNK,
     Progress,
@@ -79,6 +79,7 @@ class _ImportedMessage:
     deleted_at: datetime | None
     deleted_by: str | None
     protected: bool
+    board: str | None
     revisions: list[_ImportedRevision]
 
     def names(self) -> set[str]:
@@ -112,9 +113,16 @@ def _import_batch(batch: list[tuple[int, dict]], users: dict[str, int]) -> int:
                 keys[-1].append(stored)
         with transaction.atomic():
             ensure_users(set().union(*(message.names() for message in parsed)) - users.keys(), users)
-            messages, revisions = _rows(parsed, keys, users)
+            board_ids = _board_ids(parsed)
+            messages, revisions = _rows(parsed, keys, users, board_ids)
             Message.objects.bulk_create(messages, batch_size=CHUNK)
             Revision.objects.bulk_create(revisions, batch_size=CHUNK)
+            added: dict[int, tuple[int, int]] = {}
+            for message in messages:
+                if message.deleted_at is None:
+                    count, newest = added.get(message.board_id, (0, 0))
+                    added[message.board_id] = (count + 1, max(newest, message.id))
+            boards.counters_bulk_added(added)
             pagecache.list_changed()
     except DatabaseError as error:
         _forget_import(written, users, known)
@@ -126,12 +134,33 @@ def _import_batch(batch: list[tuple[int, dict]], users: dict[str, int]) -> int:
     return len(parsed)
 
 
+def _board_ids(parsed: list[_ImportedMessage]) -> dict[str | None, int]:
+    """Map each board a batch names (None: the default board) to its id; a board missing here refuses the batch."""
+    named = {message.board for message in parsed} - {None}
+    found = dict(Board.objects.filter(slug__in=named).values_list("slug", "id"))
+    for message in parsed:
+        if message.board is not None and message.board not in found:
+            raise ImportRefused(
+                f"line {message.number}: there is no board {message.board!r} here: make it first (board_create)"
+            )
+    found[None] = boards.default_board().pk
+    return found
+
+
 def _forget_import(written: list[str], users: dict[str, int], known: set[str]) -> None:
     for key in written:
         bodies.body_delete(key)
     # The people created with the batch were rolled back with it.
     for name in set(users) - known:
         del users[name]
+
+
+def _board_slug(line: str, slug) -> str | None:
+    if slug is None:
+        return None
+    if not isinstance(slug, str):
+        raise ImportRefused(f"{line}: board is not a slug: {slug!r}")
+    return slug
 
 
 def _parse_record(number: int, record: dict) -> _ImportedMessage:
@@ -166,6 +195,7 @@ def _parse_record(number: int, record: dict) -> _ImportedMessage:
             deleted_at=_timestamp(record["deleted_at"]) if record.get("deleted_at") is not None else None,
             deleted_by=_username(f"{line}: deleted_by", deleted_by) if deleted_by is not None else None,
             protected=_boolean(record.get("protected", False)),
+            board=_board_slug(line, record.get("board")),
             revisions=revisions,
         )
     except ImportRefused:
@@ -235,7 +265,12 @@ def _username(where: str, name) -> str:
     return name
 
 
-def _rows(parsed: list[_ImportedMessage], keys: list[list[bodies.StoredBody]], users: dict[str, int]):
+def _rows(
+    parsed: list[_ImportedMessage],
+    keys: list[list[bodies.StoredBody]],
+    users: dict[str, int],
+    board_ids: dict[str | None, int],
+):
     messages, revisions = [], []
     for message, stored in zip(parsed, keys, strict=True):
         for revision, body in zip(message.revisions, stored, strict=True):
@@ -267,6 +302,7 @@ def _rows(parsed: list[_ImportedMessage], keys: list[list[bodies.StoredBody]], u
                 deleted_at=message.deleted_at,
                 deleted_by_id=users[message.deleted_by] if message.deleted_by else None,
                 protected=message.protected,
+                board_id=board_ids[message.board],
             )
         )
     return messages, revisions

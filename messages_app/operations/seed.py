@@ -4,8 +4,8 @@ from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from messages_app import bodies, pagecache
-from messages_app.models import Message, Revision
+from messages_app import boards, bodies, pagecache
+from messages_app.models import Board, BoardGrant, Message, Revision
 from messages_app.operations.common import Progress, analyze_loaded, ensure_users, no_progress, reset_sequences
 
 _SEED_VOCABULARY = """
@@ -31,13 +31,20 @@ def _seed_text(random, corpus: str, size: int) -> str:
 
 
 def messages_seed(
-    *, count: int, revisions: int = 1, users: int = 10, seed: int = 0, progress: Progress = no_progress
+    *,
+    count: int,
+    revisions: int = 1,
+    users: int = 10,
+    seed: int = 0,
+    board_count: int = 0,
+    progress: Progress = no_progress,
 ) -> int:
     """Bulk-create ``count`` realistic messages with ``revisions`` versions each; return how many.
 
     Bodies are real files written through the file handler, durable all at once at the end
     (one sync instead of an fsync per file); rows go in with bulk inserts, a batch per
-    transaction.
+    transaction. With ``board_count`` the messages are spread over that many boards
+    (seed_boards); without, they go to the default board.
     """
     import random as random_module
 
@@ -47,6 +54,7 @@ def messages_seed(
     user_ids: dict[str, int] = {}
     ensure_users(set(names), user_ids)
     author_ids = [user_ids[name] for name in names]
+    board_ids = seed_boards(board_count, member_ids=author_ids[::2]) if board_count else [boards.default_board().pk]
     created = 0
     batch_size = 1000
     with bodies.batched_durability():
@@ -55,9 +63,11 @@ def messages_seed(
             with transaction.atomic():
                 first_id = _reserve_message_ids()
                 message_rows, revision_rows = [], []
+                added: dict[int, tuple[int, int]] = {}
                 for message_id in range(first_id, first_id + size):
                     now = connection.ops.adapt_datetimefield_value(timezone.now())
                     author_id = random.choice(author_ids)
+                    board_id = random.choice(board_ids)
                     subject = " ".join(random.choices(WORDS, k=random.randint(2, 8))).capitalize()
                     editor_id = author_id
                     for version in range(1, revisions + 1):
@@ -71,13 +81,15 @@ def messages_seed(
                     message_rows.append(
                         (
                             *(message_id, subject, stored.key, revisions, stored.size, stored.sha256),
-                            *(author_id, now, now, editor_id, False),
+                            *(author_id, now, now, editor_id, False, board_id, False, False),
                         )
                     )
+                    added[board_id] = (added.get(board_id, (0, 0))[0] + 1, message_id)
                 # Rows as tuples in one executemany per table: bulk_create built and compiled
                 # model instances at three times the cost of writing the files.
                 _insert_rows(Message, SEED_MESSAGE_FIELDS, message_rows)
                 _insert_rows(Revision, SEED_REVISION_FIELDS, revision_rows)
+                boards.counters_bulk_added(added)
                 pagecache.list_changed()
             created += size
             progress(size)
@@ -98,8 +110,40 @@ SEED_MESSAGE_FIELDS = (
     "updated_at",
     "updated_by",
     "protected",
+    "board",
+    "editors_restricted",
+    "editors_locked",
 )
 SEED_REVISION_FIELDS = ("message", "version", "subject", "body_key", "size", "sha256", "author", "created_at")
+
+
+SEED_TEAM = "seed-team"
+
+
+def seed_boards(count: int, *, member_ids: list[int]) -> list[int]:
+    """Return the ids of ``count`` seed boards, making those missing: every fifth private to a team.
+
+    The team (a group of every other seed user) may edit the private boards; the others are
+    open as the default board is.
+    """
+    from django.contrib.auth.models import Group
+
+    team, _ = Group.objects.get_or_create(name=SEED_TEAM)
+    team.user_set.add(*member_ids)
+    ids = []
+    for number in range(1, count + 1):
+        slug = f"seed-board-{number:02d}"
+        board = Board.objects.filter(slug=slug).first()
+        if board is None:
+            private = number % 5 == 0
+            board = boards.board_create(
+                slug=slug, name=f"Seed board {number:02d}" + (" (team)" if private else ""), private=private
+            )
+            if private:
+                BoardGrant.objects.create(board=board, audience=BoardGrant.Audience.GROUP, group=team, level=3)
+        ids.append(board.pk)
+    boards.grants_changed()
+    return ids
 
 
 def _insert_rows(model: type[Model], fields: tuple[str, ...], rows: list[tuple]) -> None:

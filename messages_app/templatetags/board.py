@@ -45,6 +45,17 @@ def message_url(message_id: int) -> str:
     return f"{prefix}{int(message_id)}{suffix}"
 
 
+@register.filter
+def board_url(slug: str) -> str:
+    """Return a board's list URL, as ``{% url 'board-messages' slug %}`` does (kept per slug)."""
+    return _board_url(slug, get_script_prefix(), get_urlconf())
+
+
+@functools.lru_cache(maxsize=4096)
+def _board_url(slug: str, script_prefix: str, urlconf: str | None) -> str:
+    return reverse("board-messages", args=[slug], urlconf=urlconf)
+
+
 @functools.cache
 def _message_url_parts(script_prefix: str, urlconf: str | None) -> tuple[str, str]:
     # A placeholder no route could hold by accident: the id is the only digits in the URL.

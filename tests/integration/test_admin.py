@@ -98,6 +98,7 @@ def test_the_list_shows_every_column_newest_first(mod_client, board):
     assert columns == [
         "id",
         "subject",
+        "board",
         "author",
         "version",
         "updated_at",
@@ -220,6 +221,7 @@ def _change_form_data(client, message) -> dict:
     data = {}
     for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.content.decode()):
         data[name] = value
+    data["board"] = str(message.board_id)  # the board select, as the browser sends it
     return data
 
 

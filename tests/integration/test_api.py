@@ -17,6 +17,7 @@ pytestmark = pytest.mark.django_db
 
 MESSAGE_KEYS = {
     "id",
+    "board",
     "subject",
     "body",
     "version",
@@ -794,6 +795,9 @@ def test_openapi_document_describes_every_call(anon):
         # Drafts and merges (issue 13).
         "/api/messages/{message_id}/draft",
         "/api/messages/{message_id}/merge",
+        "/api/boards",
+        "/api/boards/{slug}/messages",
+        "/api/messages/{message_id}/editors",
     }
     assert set(paths["/api/messages/{message_id}/lease"]) == {"post", "put", "delete"}
     assert set(paths["/api/messages/{message_id}/draft"]) == {"get", "put", "delete"}

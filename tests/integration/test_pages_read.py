@@ -17,10 +17,13 @@ def html(response) -> str:
     return response.content.decode()
 
 
-def test_root_redirects_to_the_message_list(client):
-    response = client.get("/")
-    assert response.status_code == 302
-    assert response["Location"] == "/messages/"
+def test_root_lists_the_boards_with_their_counters_and_newest_message(client, make_message):
+    make_message(subject="Older")
+    newest = make_message(subject="Newest here")
+    page = client.get("/").content.decode()
+    assert "General" in page and f"/messages/{newest.pk}/" in page and "Newest here" in page
+    assert '<td class="num">2</td>' in page
+    assert 'href="/b/general/"' in page
 
 
 def test_list_shows_subject_author_updated_time_version_and_who_edits(client, make_message, bob, alice):
@@ -79,9 +82,10 @@ def test_list_queries_do_not_grow_with_the_number_of_messages(
 
 def test_anonymous_list_page_is_two_queries_and_one_once_kept(client, many_messages, django_assert_num_queries):
     many_messages(60)
-    with django_assert_num_queries(2):  # the list generation, then the page's rows
+    # Both generations (what changed, and which boards the reader may read) in one read, then the rows.
+    with django_assert_num_queries(2):
         first = client.get("/messages/")
-    with django_assert_num_queries(1):  # the list generation: unchanged, so the page is kept
+    with django_assert_num_queries(1):  # both generations: unchanged, so the page is kept
         again = client.get("/messages/")
     assert first.content == again.content
 

@@ -300,6 +300,6 @@ def test_the_deletes_own_condition_says_what_may_delete_says(who, protected, mak
     message = make_message()
     Message.objects.filter(pk=message.pk).update(protected=protected)
     user = {"author": alice, "other member": bob, "moderator": mia, "visitor": AnonymousUser()}[who]
-    allowed = permissions.may_delete(user, author_id=alice.pk, protected=protected)
+    allowed = permissions.may_delete(user, board_id=message.board_id, author_id=alice.pk, protected=protected)
     matched = Message.objects.filter(permissions.deletable_by(user), pk=message.pk).exists()
     assert matched == allowed

@@ -23,15 +23,19 @@ import json
 import re
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.db import NotSupportedError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from messages_app import editing, history_selectors, leases, operations, selectors
+from messages_app import editing, history_selectors, leases, operations, permissions, selectors
 from messages_app.models import Message
 from tests.conftest import insert_message_rows
 
 pytestmark = pytest.mark.django_db
+
+# Lists are asked for as a visitor, with the access generation read beforehand as the list page does.
+VISITOR = AnonymousUser()
 
 FEW_MESSAGES, MANY_MESSAGES = 5, 60
 MANY_VERSIONS = 30
@@ -234,9 +238,16 @@ def table_scans(sql: str) -> tuple[set[str], set[str]]:
 def test_hot_queries_read_through_an_index(seeded_board):
     ids = seeded_board
     middle = ids[len(ids) // 2]
+    generation = permissions.access_generation()
     queries = {
-        "list page": (lambda: selectors.message_list_page(), "messages_app_message"),
-        "older list page": (lambda: selectors.message_list_page(before=middle), "messages_app_message"),
+        "list page": (
+            lambda: selectors.message_list_page(viewer=VISITOR, generation=generation),
+            "messages_app_message",
+        ),
+        "older list page": (
+            lambda: selectors.message_list_page(viewer=VISITOR, generation=generation, before=middle),
+            "messages_app_message",
+        ),
         "message": (lambda: selectors.message_get(message_id=middle), "messages_app_message"),
         "history": (lambda: history_selectors.revision_list(message_id=middle), "messages_app_revision"),
     }
@@ -293,8 +304,9 @@ def joins_one_page(sql: str, page_size: int) -> list[str]:
     """Return what is wrong with the list query's plan: empty when the page is chosen before any join.
 
     PostgreSQL runs it (EXPLAIN ANALYZE) and counts rows; SQLite shows its plan only: the message
-    table must be read through the visible-messages index inside the page's subquery, and every
-    other table looked up by key for the rows of that page.
+    table must be read through a visible-messages index inside the page's subquery (newest
+    first, or one board's newest first when the reader reads one board), and every other table
+    looked up by key for the rows of that page.
     """
     if connection.vendor == "postgresql":
         _read, joined = plan_rows(sql)
@@ -303,12 +315,13 @@ def joins_one_page(sql: str, page_size: int) -> list[str]:
         cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
         steps = [row[-1] for row in cursor.fetchall()]
     problems = []
-    page_read = (
-        "SCAN messages_app_message USING INDEX message_visible_newest",
-        "SEARCH messages_app_message USING INDEX message_visible_newest",
+    page_read = tuple(
+        f"{how} messages_app_message USING INDEX {index}"
+        for how in ("SCAN", "SEARCH")
+        for index in ("message_visible_newest", "message_board_newest")
     )
     if not any(step.startswith(page_read) for step in steps):
-        problems.append("the page is not read through message_visible_newest")
+        problems.append("the page is not read through message_visible_newest or message_board_newest")
     for step in steps:
         if step.startswith("SCAN ") and not step.startswith(("SCAN m", "SCAN messages_app_message USING INDEX")):
             problems.append(f"scans whole: {step}")
@@ -322,14 +335,17 @@ def test_the_list_joins_one_page_of_messages_even_without_statistics(alice, make
     # expect a handful of visible messages and join every message with its author, editor and
     # lease before sorting them. The page's rows are now chosen before any join.
     ids = insert_message_rows(alice, 20_000)
+    generation = permissions.access_generation()
     settings.MESSAGEBOARD_MAX_LEASES_PER_USER = 0  # one holder of many leases, to fill the lease table
     holder = make_user("carol")
     for message_id in ids[:: len(ids) // 40]:
         leases.lease_acquire(message_id=message_id, user=holder)
     page_size = 50
     pages = {
-        "first page": lambda: selectors.message_list_page(limit=page_size),
-        "older page": lambda: selectors.message_list_page(before=ids[len(ids) // 2], limit=page_size),
+        "first page": lambda: selectors.message_list_page(viewer=VISITOR, generation=generation, limit=page_size),
+        "older page": lambda: selectors.message_list_page(
+            viewer=VISITOR, generation=generation, before=ids[len(ids) // 2], limit=page_size
+        ),
     }
     reset_statistics("messages_app_message", "messages_app_editlease", "auth_user")
     for name, run in pages.items():
@@ -347,6 +363,7 @@ def test_the_list_joins_one_page_of_messages_even_without_statistics(alice, make
 def test_bulk_loads_leave_postgresql_fresh_statistics_and_sqlite_none(db):
     reset_statistics("messages_app_message")
     operations.messages_seed(count=300, revisions=1, users=3)
+    generation = permissions.access_generation()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'messages_app_message'::regclass")
@@ -357,7 +374,12 @@ def test_bulk_loads_leave_postgresql_fresh_statistics_and_sqlite_none(db):
             if cursor.fetchone()[0]:
                 cursor.execute("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'messages_app_message'")
                 assert cursor.fetchone()[0] == 0
-    assert joins_one_page(captured_sql(lambda: selectors.message_list_page(limit=50))[0], 50) == []
+    assert (
+        joins_one_page(
+            captured_sql(lambda: selectors.message_list_page(viewer=VISITOR, generation=generation, limit=50))[0], 50
+        )
+        == []
+    )
 
 
 def test_a_members_message_page_costs_no_more_queries_than_its_authors(make_message, alice, bob):

@@ -252,11 +252,15 @@ def _save_state_by_orm(message_id: int):
         return None
     lease = EditLease.objects.filter(message_id=message_id, expires_at__gt=Now()).first()
     return protocol_sql.SaveState(
+        id=message.pk,
         version=message.version,
         deleted=message.deleted_at is not None,
         protected=message.protected,
         lease_holder_id=lease.holder_id if lease else None,
         lease_token=lease.token if lease else None,
+        board_id=message.board_id,
+        author_id=message.author_id,
+        editors_restricted=message.editors_restricted,
     )
 
 

@@ -1,37 +1,40 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
-from messages_app import editing, history_selectors, leases, selectors, services
+from messages_app import editing, history_selectors, leases, permissions, selectors, services
 from messages_app.errors import MessageGone, MessageNotFound, RevisionNotFound
 from messages_app.models import EditLease
 
 pytestmark = pytest.mark.django_db
 
+VISITOR = AnonymousUser()
+
 
 def test_list_page_shows_50_newest_first_and_points_at_the_next(many_messages):
     ids = many_messages(120)
-    first = selectors.message_list_page()
+    first = selectors.message_list_page(viewer=VISITOR)
     assert [m.pk for m in first.items] == ids[:50]
     assert first.next_before == ids[49]
-    second = selectors.message_list_page(before=first.next_before)
+    second = selectors.message_list_page(viewer=VISITOR, before=first.next_before)
     assert [m.pk for m in second.items] == ids[50:100]
-    last = selectors.message_list_page(before=second.next_before)
+    last = selectors.message_list_page(viewer=VISITOR, before=second.next_before)
     assert [m.pk for m in last.items] == ids[100:]
     assert last.next_before is None
 
 
 def test_list_page_of_exactly_one_full_page_has_no_next(many_messages):
     ids = many_messages(50)
-    page = selectors.message_list_page()
+    page = selectors.message_list_page(viewer=VISITOR)
     assert [m.pk for m in page.items] == ids
     assert page.next_before is None
 
 
 def test_list_page_before_the_oldest_is_empty(many_messages):
     ids = many_messages(3)
-    page = selectors.message_list_page(before=ids[-1])
+    page = selectors.message_list_page(viewer=VISITOR, before=ids[-1])
     assert page.items == []
     assert page.next_before is None
 
@@ -39,30 +42,32 @@ def test_list_page_before_the_oldest_is_empty(many_messages):
 def test_list_page_leaves_out_deleted_messages(make_message, alice):
     kept, deleted = make_message(subject="kept"), make_message(subject="deleted")
     services.message_delete(message_id=deleted.pk, user=alice)
-    assert [m.subject for m in selectors.message_list_page().items] == ["kept"]
-    assert kept.pk in [m.pk for m in selectors.message_list_page(before=deleted.pk + 1).items]
+    assert [m.subject for m in selectors.message_list_page(viewer=VISITOR).items] == ["kept"]
+    assert kept.pk in [m.pk for m in selectors.message_list_page(viewer=VISITOR, before=deleted.pk + 1).items]
 
 
 def test_list_page_names_author_and_the_lease_holder_only_while_the_lease_is_valid(make_message, bob):
     make_message(subject="free")
     leased = make_message(subject="leased")
     grant = leases.lease_acquire(message_id=leased.pk, user=bob)
-    items = {m.subject: m for m in selectors.message_list_page().items}
+    items = {m.subject: m for m in selectors.message_list_page(viewer=VISITOR).items}
     assert items["leased"].lease_holder == "bob"
     assert abs((items["leased"].lease_expires_at - grant.expires_at).total_seconds()) < 0.001
     assert items["free"].lease_holder is None
     assert items["leased"].author_name == "alice"
     EditLease.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-    items = {m.subject: m for m in selectors.message_list_page().items}
+    items = {m.subject: m for m in selectors.message_list_page(viewer=VISITOR).items}
     assert items["leased"].lease_holder is None
     assert items["leased"].lease_expires_at is None
 
 
-def test_list_page_is_one_query(many_messages, bob, django_assert_num_queries):
+def test_list_page_is_one_query_once_the_readers_boards_are_known(many_messages, bob, django_assert_num_queries):
     ids = many_messages(60)
     leases.lease_acquire(message_id=ids[0], user=bob)
+    visitor = AnonymousUser()
+    permissions.access(visitor)  # a request asks once (one read of the access generation)
     with django_assert_num_queries(1):
-        page = selectors.message_list_page(before=ids[0] + 1)
+        page = selectors.message_list_page(viewer=visitor, before=ids[0] + 1)
         names = [(m.subject, m.author_name, m.version, m.updated_at, m.lease_holder) for m in page.items]
     assert len(names) == 50
     assert names[0][4] == "bob"
@@ -181,6 +186,11 @@ def _rows_by_orm(queryset) -> list[selectors.MessageRow]:
             updated_by_name=message.updated_by_name,
             lease_holder=message.lease_holder,
             lease_expires_at=selectors._aware(message.lease_expires_at),
+            board_id=message.board_id,
+            board_slug=message.board.slug,
+            board_name=message.board.name,
+            editors_restricted=message.editors_restricted,
+            editors_locked=message.editors_locked,
         )
         for message in annotated
     ]
@@ -213,8 +223,8 @@ def test_the_message_query_says_what_the_orm_says_in_every_state(board_in_every_
 
 def test_the_list_query_says_what_the_orm_says_page_after_page(board_in_every_state):
     visible = board_in_every_state.filter(deleted_at__isnull=True).order_by("-id")
-    first = selectors.message_list_page(limit=2)
+    first = selectors.message_list_page(viewer=VISITOR, limit=2)
     assert first.items == _rows_by_orm(visible[:2])
-    second = selectors.message_list_page(before=first.next_before, limit=2)
+    second = selectors.message_list_page(viewer=VISITOR, before=first.next_before, limit=2)
     assert second.items == _rows_by_orm(visible.filter(id__lt=first.next_before)[:2])
-    assert [row.lease_holder for row in selectors.message_list_page(limit=10).items].count("bob") == 1
+    assert [row.lease_holder for row in selectors.message_list_page(viewer=VISITOR, limit=10).items].count("bob") == 1
