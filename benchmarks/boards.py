@@ -201,11 +201,10 @@ def measure(folder: Path, calls: int) -> dict:
     from django.contrib.auth.models import AnonymousUser
 
     visitor = AnonymousUser()
-    readable = permissions.readable_boards(visitor)
-    sql = selectors._message_list_sql(
-        connection.vendor, keyset=True, boards=len(readable), one_board=len(readable) == 1
-    )
-    params = {"before": last // 2, "limit": 51, **selectors._board_params(readable)}
+    found = permissions.access(visitor)
+    mode, named = selectors._list_shape(found.readable, permissions.every_board(found.generation), None)
+    sql = selectors._message_list_sql(connection.vendor, keyset=True, mode=mode, count=len(named))
+    params = {"before": last // 2, "limit": 51, **selectors._board_params(named)}
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
         results["plan"] = [row[-1] for row in cursor.fetchall()]

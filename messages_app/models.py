@@ -74,7 +74,7 @@ class BoardGrant(models.Model):
 
 
 class AccessGeneration(models.Model):
-    """One row holding a number that moves whenever who may read or write a board changes.
+    """One row holding a number that moves (to a new random one) whenever who may read or write a board changes.
 
     Every process keeps the boards each set of groups may reach under this number
     (permissions.py): a grant changed through any process reaches every process's next request.

@@ -18,6 +18,7 @@ author, protection), so a page can ask with what it already loaded and a service
 """
 
 import contextlib
+import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -110,8 +111,11 @@ class _Snapshot:
     def __init__(self, generation: int) -> None:
         self.generation = generation
         self.grants = list(BoardGrant.objects.values_list("board_id", "audience", "group_id", "level"))
-        # Site moderators read every board, granted or not.
-        self.all_boards = tuple(Board.objects.order_by("id").values_list("id", flat=True))
+        # Site moderators read every board, granted or not; rows name their board by these.
+        self.labels = {
+            board_id: (slug, name) for board_id, slug, name in Board.objects.values_list("id", "slug", "name")
+        }
+        self.all_boards = tuple(sorted(self.labels))
         self.levels: dict[tuple[bool, frozenset[int]], dict[int, int]] = {}
         self.groups: dict[int, frozenset[int]] = {}
 
@@ -153,6 +157,19 @@ def access(user, *, generation: int | None = None) -> Access:
     with contextlib.suppress(AttributeError):  # an object that takes no attributes: asked again next time
         user._messageboard_access = (_local_changes, result)
     return result
+
+
+def every_board(generation: int) -> tuple[int, ...]:
+    """Return the ids of every board, as of the access generation (kept per process)."""
+    return _current_snapshot(generation).all_boards
+
+
+def board_label(board_id: int, *, generation: int) -> tuple[str, str]:
+    """Return a board's slug and name, kept with the grants: message rows join no board table."""
+    label = _current_snapshot(generation).labels.get(board_id)
+    if label is None:  # made after the generation was read: asked of the table
+        label = tuple(Board.objects.filter(pk=board_id).values_list("slug", "name").first() or ("", ""))
+    return label
 
 
 def access_moved(user) -> bool:
@@ -224,14 +241,20 @@ def access_generation() -> int:
 
 
 def access_changed() -> None:
-    """Move the access generation: call it in the transaction that changes a grant or a membership."""
+    """Move the access generation: call it in the transaction that changes a grant or a membership.
+
+    The new number is random, not the old one plus one: a change rolled back takes its number
+    with it, and a later change must not meet a process that kept grants under that number.
+    """
     global _local_changes
     _local_changes += 1
     table = AccessGeneration._meta.db_table
+    value = secrets.randbits(62) + 1
     with connection.cursor() as cursor:
-        # An upsert: a flushed table (as tests between transactional cases) starts again at 1.
+        # An upsert: a flushed table (as tests between transactional cases) has no row.
         cursor.execute(
-            f"INSERT INTO {table} (id, value) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET value = {table}.value + 1"
+            f"INSERT INTO {table} (id, value) VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET value = %s",
+            [value, value],
         )
     if connection.in_atomic_block:
         # Another request of this process may have read the old grants before the commit.
@@ -242,6 +265,11 @@ def _forget_local() -> None:
     global _local_changes, _snapshot
     _local_changes += 1
     _snapshot = None
+
+
+def forget() -> None:
+    """Forget every kept grant of this process (tests, between databases that roll back)."""
+    _forget_local()
 
 
 def readable_boards(user, *, generation: int | None = None) -> tuple[int, ...]:

@@ -21,7 +21,7 @@ from messages_app.errors import (
     MessageNotFound,
 )
 from messages_app.leases import LeaseInfo, fits_integer_column, lease_current
-from messages_app.models import Board, EditLease, Message
+from messages_app.models import EditLease, Message
 from messages_app.protocol_sql import now_sql
 
 
@@ -65,10 +65,17 @@ class MessageRow:
 # times what running them does (benchmarks/load.py). tests/unit/test_selectors.py holds both
 # against the ORM querysets they replace. Named placeholders work on both databases, and spare
 # Django's SQLite cursor its rewriting of "%s" placeholders on every execution.
-def _message_select(where: str, *, tail: str = "") -> str:
-    # The message rows first, chosen by ``where`` (and ``tail``: order and limit) from the table's
-    # own indexes, and only then the joins: no plan can read more messages than it returns,
-    # whatever the planner's statistics say.
+MESSAGE_COLUMNS = (
+    "id, subject, version, size, sha256, protected, created_at, updated_at, author_id, updated_by_id, "
+    "deleted_at, body, board_id, editors_restricted, editors_locked"
+)
+
+
+def _message_select(inner: str) -> str:
+    # The message rows first, chosen by ``inner`` (a SELECT of MESSAGE_COLUMNS with its own order
+    # and limit) from the table's own indexes, and only then the joins: no plan can read more
+    # messages than it returns, whatever the planner's statistics say. The board's slug and name
+    # come from the grants kept per process (permissions.board_label), not from a join.
     users = get_user_model()._meta.db_table
     username = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).column
     valid = f"lease.expires_at > {now_sql()}"
@@ -76,38 +83,65 @@ def _message_select(where: str, *, tail: str = "") -> str:
         f"SELECT m.id, m.subject, m.version, m.size, m.sha256, m.protected, m.created_at, m.updated_at, "
         f"m.author_id, m.deleted_at, m.body, author.{username}, editor.{username}, "
         f"CASE WHEN {valid} THEN holder.{username} END, CASE WHEN {valid} THEN lease.expires_at END, "
-        f"m.board_id, board.slug, board.name, m.editors_restricted, m.editors_locked, {permissions.GENERATION_SQL} "
-        f"FROM (SELECT id, subject, version, size, sha256, protected, created_at, updated_at, author_id, "
-        f"updated_by_id, deleted_at, body, board_id, editors_restricted, editors_locked "
-        f"FROM {Message._meta.db_table} WHERE {where}{tail}) m "
+        f"m.board_id, m.editors_restricted, m.editors_locked, {permissions.GENERATION_SQL} "
+        f"FROM ({inner}) m "
         f"JOIN {users} author ON author.id = m.author_id "
-        f"JOIN {Board._meta.db_table} board ON board.id = m.board_id "
         f"LEFT JOIN {users} editor ON editor.id = m.updated_by_id "
         f"LEFT JOIN {EditLease._meta.db_table} lease ON lease.message_id = m.id "
         f"LEFT JOIN {users} holder ON holder.id = lease.holder_id"
     )
 
 
+def _messages_where(where: str, tail: str = "") -> str:
+    return f"SELECT {MESSAGE_COLUMNS} FROM {Message._meta.db_table} WHERE {where}{tail}"
+
+
 @cache
 def _message_by_id_sql(vendor: str) -> str:
-    return _message_select("id = %(id)s")
+    return _message_select(_messages_where("id = %(id)s"))
+
+
+# How a list chooses its boards (ListShape.mode), so that its plan walks an index in id order:
+ALL_BOARDS = "all"  # the reader reads every board: no board condition
+ALL_BUT = "all-but"  # most boards: board_id NOT IN (the few others), kept selective-looking to no planner
+ONE_BOARD = "one"  # one board: its own (board_id, id) index
+SOME_BOARDS = "some"  # a minority of boards: each board's newest through its index, then the newest of those
 
 
 @cache
-def _message_list_sql(vendor: str, *, keyset: bool, boards: int, one_board: bool = False) -> str:
-    """The list's statement for ``boards`` readable boards (named placeholders board0, board1, …).
-
-    One board walks its own index (board, id); a few boards are one ``board_id IN (…)`` over the
-    newest-first index. Cached per shape, so the text is built once per number of boards.
-    """
+def _message_list_sql(vendor: str, *, keyset: bool, mode: str, count: int) -> str:
+    """The list's statement for one shape (named placeholders board0, board1, …), built once per shape."""
     older = " AND id < %(before)s" if keyset else ""
-    if one_board:
-        where = f"deleted_at IS NULL AND board_id = %(board0)s{older}"
+    newest = " ORDER BY id DESC LIMIT %(limit)s"
+    names = ", ".join(f"%(board{index})s" for index in range(count))
+    if mode == ALL_BOARDS:
+        inner = _messages_where(f"deleted_at IS NULL{older}", newest)
+    elif mode == ALL_BUT:
+        inner = _messages_where(f"deleted_at IS NULL AND board_id NOT IN ({names}){older}", newest)
+    elif mode == ONE_BOARD:
+        inner = _messages_where(f"deleted_at IS NULL AND board_id = %(board0)s{older}", newest)
     else:
-        names = ", ".join(f"%(board{index})s" for index in range(boards))
-        where = f"deleted_at IS NULL AND board_id IN ({names}){older}"
-    newest_first = _message_select(where, tail=" ORDER BY id DESC LIMIT %(limit)s")
-    return newest_first + " ORDER BY m.id DESC"
+        branches = " UNION ALL ".join(
+            f"SELECT * FROM ({_messages_where(f'deleted_at IS NULL AND board_id = %(board{index})s{older}', newest)})"
+            f" b{index}"
+            for index in range(count)
+        )
+        inner = f"SELECT * FROM ({branches}) each_board ORDER BY id DESC LIMIT %(limit)s"
+    return _message_select(inner) + " ORDER BY m.id DESC"
+
+
+def _list_shape(readable: tuple[int, ...], every: tuple[int, ...], board_id: int | None) -> tuple[str, tuple]:
+    """Return the list statement's mode and the boards it names, from what the reader may read."""
+    if board_id is not None:
+        return ONE_BOARD, (board_id,)
+    if len(readable) == len(every):
+        return ALL_BOARDS, ()
+    if len(readable) == 1:
+        return ONE_BOARD, readable
+    others = tuple(sorted(set(every) - set(readable)))
+    if len(others) <= len(readable):
+        return ALL_BUT, others
+    return SOME_BOARDS, readable
 
 
 def _board_params(boards: tuple[int, ...]) -> dict:
@@ -123,7 +157,9 @@ def _message_rows_and_generation(sql: str, params: dict) -> tuple[list[MessageRo
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    generation = (rows[0][20] or 0) if rows else None
+    if not rows:
+        return [], None
+    generation = rows[0][18] or 0
     return [
         MessageRow(
             id=row[0],
@@ -142,10 +178,10 @@ def _message_rows_and_generation(sql: str, params: dict) -> tuple[list[MessageRo
             lease_holder=row[13],
             lease_expires_at=_aware(row[14]),
             board_id=row[15],
-            board_slug=row[16],
-            board_name=row[17],
-            editors_restricted=bool(row[18]),
-            editors_locked=bool(row[19]),
+            board_slug=(label := permissions.board_label(row[15], generation=generation))[0],
+            board_name=label[1],
+            editors_restricted=bool(row[16]),
+            editors_locked=bool(row[17]),
         )
         for row in rows
     ], generation
@@ -173,16 +209,19 @@ def message_list_page(
     ``generation`` is the access generation when the caller read it already (the list page).
     """
     limit = limit or settings.MESSAGEBOARD_PAGE_SIZE
-    boards = permissions.readable_boards(viewer, generation=generation)
-    if board_id is not None:
-        boards = (board_id,) if board_id in boards else ()
-    if not boards or (before is not None and not fits_integer_column(before)):
+    found = permissions.access(viewer, generation=generation)
+    readable = found.readable
+    if (board_id is not None and board_id not in readable) or not readable:
         return MessagePage(items=[], next_before=None)
+    if before is not None and not fits_integer_column(before):
+        return MessagePage(items=[], next_before=None)
+    mode, named = _list_shape(readable, permissions.every_board(found.generation), board_id)
     # One row more than the page tells whether an older page exists, without counting.
-    sql = _message_list_sql(
-        connection.vendor, keyset=before is not None, boards=len(boards), one_board=len(boards) == 1
-    )
-    rows = _message_rows(sql, {"before": before, "limit": limit + 1, **_board_params(boards)})
+    sql = _message_list_sql(connection.vendor, keyset=before is not None, mode=mode, count=len(named))
+    rows = _message_rows(sql, {"before": before, "limit": limit + 1, **_board_params(named)})
+    # A board made (private) after the grants were read is in no list of them: its rows go here.
+    allowed = set(readable)
+    rows = [row for row in rows if row.board_id in allowed]
     items = rows[:limit]
     next_before = items[-1].pk if len(rows) > limit else None
     return MessagePage(items=items, next_before=next_before)

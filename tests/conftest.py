@@ -95,6 +95,14 @@ _RUN = secrets.token_hex(4)
 
 
 @pytest.fixture(autouse=True)
+def fresh_grants():
+    """Forget the grants this process kept: each test's database rolls back what the last one granted."""
+    from messages_app import permissions
+
+    permissions.forget()
+
+
+@pytest.fixture(autouse=True)
 def cache_namespace(settings):
     """Give every test a cache of its own by key prefix, without flushing a shared Redis.
 

@@ -4,7 +4,10 @@ Grants are saved as rows; boards.grants_changed then moves the access generation
 process reads, and ends the leases of people who may no longer edit.
 """
 
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import ProtectedError
 
 from messages_app import boards, permissions
 from messages_app.models import Board, BoardGrant
@@ -53,13 +56,22 @@ class BoardAdmin(admin.ModelAdmin):
         return permissions.may_manage_boards(request.user)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        # A board with messages cannot go (they are protected by the foreign key); an empty one may.
-        return permissions.may_manage_boards(request.user) and (obj is None or obj.message_count == 0)
+        # A board with messages cannot go (the foreign key protects them), nor the default board
+        # new messages go to; an empty one may.
+        if obj is not None and (obj.message_count or obj.slug == settings.MESSAGEBOARD_DEFAULT_BOARD):
+            return False
+        return permissions.may_manage_boards(request.user)
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
         boards.grants_changed(board_id=form.instance.pk)
 
     def delete_model(self, request, obj) -> None:
-        super().delete_model(request, obj)
+        # A message posted since the page was shown keeps the board: the database refuses.
+        try:
+            with transaction.atomic():
+                super().delete_model(request, obj)
+        except ProtectedError:
+            self.message_user(request, f"{obj} was not deleted: messages were posted to it.", messages.ERROR)
+            return
         boards.grants_changed()

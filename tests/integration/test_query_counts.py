@@ -239,6 +239,7 @@ def test_hot_queries_read_through_an_index(seeded_board):
     ids = seeded_board
     middle = ids[len(ids) // 2]
     generation = permissions.access_generation()
+    permissions.access(VISITOR, generation=generation)  # as the list page has, before its rows
     queries = {
         "list page": (
             lambda: selectors.message_list_page(viewer=VISITOR, generation=generation),
@@ -323,7 +324,10 @@ def joins_one_page(sql: str, page_size: int) -> list[str]:
     if not any(step.startswith(page_read) for step in steps):
         problems.append("the page is not read through message_visible_newest or message_board_newest")
     for step in steps:
-        if step.startswith("SCAN ") and not step.startswith(("SCAN m", "SCAN messages_app_message USING INDEX")):
+        # m, b0, b1, …, each_board: the page's own rows (at most a page per board), not a table.
+        if step.startswith("SCAN ") and not step.startswith(
+            ("SCAN m", "SCAN b", "SCAN each_board", "SCAN messages_app_message USING INDEX")
+        ):
             problems.append(f"scans whole: {step}")
         if step.startswith("SEARCH ") and "USING" not in step:
             problems.append(f"searches without an index: {step}")
@@ -336,6 +340,7 @@ def test_the_list_joins_one_page_of_messages_even_without_statistics(alice, make
     # lease before sorting them. The page's rows are now chosen before any join.
     ids = insert_message_rows(alice, 20_000)
     generation = permissions.access_generation()
+    permissions.access(VISITOR, generation=generation)  # as the list page has, before its rows
     settings.MESSAGEBOARD_MAX_LEASES_PER_USER = 0  # one holder of many leases, to fill the lease table
     holder = make_user("carol")
     for message_id in ids[:: len(ids) // 40]:
@@ -364,6 +369,7 @@ def test_bulk_loads_leave_postgresql_fresh_statistics_and_sqlite_none(db):
     reset_statistics("messages_app_message")
     operations.messages_seed(count=300, revisions=1, users=3)
     generation = permissions.access_generation()
+    permissions.access(VISITOR, generation=generation)  # as the list page has, before its rows
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'messages_app_message'::regclass")
