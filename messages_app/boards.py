@@ -76,9 +76,9 @@ def board_get(*, slug: str, viewer=None) -> Board:
     return board
 
 
-def board_list(*, viewer) -> list[BoardSummary]:
+def board_list(*, viewer, generation: int | None = None) -> list[BoardSummary]:
     """Return the boards the viewer may read, by name, with their counters and newest message: one query."""
-    readable = permissions.readable_boards(viewer)
+    readable = permissions.readable_boards(viewer, generation=generation)
     if not readable:
         return []
     rows = (

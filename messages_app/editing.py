@@ -181,7 +181,8 @@ def _save_refusal(*, message_id: int, user, base_version: int, lease_token: str 
     state = protocol_sql.save_state(message_id=message_id)
     if state is None:
         return MessageNotFound()
-    if not permissions.may_read(user, state.board_id):
+    # The generation came with the state: the right is answered from what this process keeps.
+    if not permissions.may_read(user, state.board_id, generation=state.access_generation):
         return MessageNotFound()
     if state.deleted:
         return MessageGone()

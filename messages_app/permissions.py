@@ -105,17 +105,33 @@ class Access:
         return MODERATE if self.site_moderator else self.levels.get(board_id, 0)
 
 
+@dataclass(frozen=True, slots=True)
+class BoardInfo:
+    """A board as the pages name it, kept with the grants (its counters are not: they move with every post)."""
+
+    id: int
+    slug: str
+    name: str
+    description: str
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
 class _Snapshot:
-    """The grants of every board and the groups of users asked about, as of one access generation."""
+    """Every board and its grants, and the groups of users asked about, as of one access generation."""
 
     def __init__(self, generation: int) -> None:
         self.generation = generation
         self.grants = list(BoardGrant.objects.values_list("board_id", "audience", "group_id", "level"))
-        # Site moderators read every board, granted or not; rows name their board by these.
-        self.labels = {
-            board_id: (slug, name) for board_id, slug, name in Board.objects.values_list("id", "slug", "name")
+        # Site moderators read every board, granted or not; rows and pages name boards by these.
+        self.boards = {
+            row[0]: BoardInfo(*row) for row in Board.objects.values_list("id", "slug", "name", "description")
         }
-        self.all_boards = tuple(sorted(self.labels))
+        self.by_slug = {board.slug: board for board in self.boards.values()}
+        self.labels = {board.id: (board.slug, board.name) for board in self.boards.values()}
+        self.all_boards = tuple(sorted(self.boards))
         self.levels: dict[tuple[bool, frozenset[int]], dict[int, int]] = {}
         self.groups: dict[int, frozenset[int]] = {}
 
@@ -162,6 +178,11 @@ def access(user, *, generation: int | None = None) -> Access:
 def every_board(generation: int) -> tuple[int, ...]:
     """Return the ids of every board, as of the access generation (kept per process)."""
     return _current_snapshot(generation).all_boards
+
+
+def board_named(slug: str, *, generation: int | None = None) -> BoardInfo | None:
+    """Return the board with this slug as of the access generation (kept per process), or None."""
+    return _current_snapshot(generation).by_slug.get(slug)
 
 
 def board_label(board_id: int, *, generation: int) -> tuple[str, str]:

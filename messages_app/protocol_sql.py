@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_datetime
 
 from messages_app import pagecache
 from messages_app.bodies import StoredBody
-from messages_app.models import Draft, EditLease, LeaseEvent, LeaseWaiter, Message, Revision
+from messages_app.models import AccessGeneration, Draft, EditLease, LeaseEvent, LeaseWaiter, Message, Revision
 
 TABLE = EditLease._meta.db_table
 # First key of the PostgreSQL advisory lock a user's lease grants queue on (the second is the user).
@@ -382,10 +382,11 @@ class SaveState:
     protected: bool
     lease_holder_id: int | None  # None when nobody holds a valid lease
     lease_token: str | None
-    # What the permission rules ask (permissions.MessageFacts).
+    # What the permission rules ask (permissions.MessageFacts), and the access generation read with it.
     board_id: int
     author_id: int
     editors_restricted: bool
+    access_generation: int = 0
 
     @property
     def pk(self) -> int:
@@ -403,7 +404,8 @@ def save_state(*, message_id: int) -> SaveState | None:
     sql = (
         f"SELECT {message_table}.version, {message_table}.deleted_at IS NOT NULL, {message_table}.protected, "
         f"CASE WHEN {valid} THEN {TABLE}.holder_id END, CASE WHEN {valid} THEN {TABLE}.token END, "
-        f"{message_table}.board_id, {message_table}.author_id, {message_table}.editors_restricted "
+        f"{message_table}.board_id, {message_table}.author_id, {message_table}.editors_restricted, "
+        f"(SELECT value FROM {AccessGeneration._meta.db_table} WHERE id = 1) "
         f"FROM {message_table} LEFT JOIN {TABLE} ON {TABLE}.message_id = {message_table}.id "
         f"WHERE {message_table}.id = %s"
     )
@@ -412,9 +414,18 @@ def save_state(*, message_id: int) -> SaveState | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    version, deleted, protected, holder_id, token, board_id, author_id, restricted = row
+    version, deleted, protected, holder_id, token, board_id, author_id, restricted, generation = row
     return SaveState(
-        message_id, version, bool(deleted), bool(protected), holder_id, token, board_id, author_id, bool(restricted)
+        message_id,
+        version,
+        bool(deleted),
+        bool(protected),
+        holder_id,
+        token,
+        board_id,
+        author_id,
+        bool(restricted),
+        generation or 0,
     )
 
 

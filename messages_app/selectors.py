@@ -281,33 +281,42 @@ class MessageState:
 def message_state(*, message_id: int, viewer=None, include_deleted: bool = False) -> MessageState:
     """Return a message's author, version, board, protection and deletion.
 
-    Raises MessageNotFound (also when ``viewer`` may not read its board) or MessageGone.
+    Raises MessageNotFound (also when ``viewer`` may not read its board) or MessageGone. One
+    written-out statement, which also reads the access generation: the lease, the drafts and
+    the deletes ask it first, and the ORM's building of it cost more than the statement.
     """
-    row = (
-        Message.objects.filter(pk=message_id)
-        .values_list(
-            "id",
-            "author_id",
-            "version",
-            "protected",
-            "deleted_at",
-            "deleted_by_id",
-            "board_id",
-            "editors_restricted",
-            "editors_locked",
-        )
-        .first()
-        if fits_integer_column(message_id)
-        else None
-    )
+    row = None
+    if fits_integer_column(message_id):
+        with connection.cursor() as cursor:
+            cursor.execute(_message_state_sql(connection.vendor), {"id": message_id})
+            row = cursor.fetchone()
     if row is None:
         raise MessageNotFound()
-    state = MessageState(*row)
+    message_id, author_id, version, protected, deleted_at, deleted_by_id, board_id, restricted, locked, generation = row
+    state = MessageState(
+        message_id,
+        author_id,
+        version,
+        bool(protected),
+        _aware(deleted_at),
+        deleted_by_id,
+        board_id,
+        bool(restricted),
+        bool(locked),
+    )
     if viewer is not None:
-        permissions.ensure_may_read(viewer, state.board_id)
+        permissions.ensure_may_read(viewer, state.board_id, generation=generation or 0)
     if state.deleted_at is not None and not include_deleted:
         raise MessageGone()
     return state
+
+
+@cache
+def _message_state_sql(vendor: str) -> str:
+    return (
+        f"SELECT id, author_id, version, protected, deleted_at, deleted_by_id, board_id, editors_restricted, "
+        f"editors_locked, {permissions.GENERATION_SQL} FROM {Message._meta.db_table} WHERE id = %(id)s"
+    )
 
 
 def message_must_be_visible(message_id: int, *, viewer=None) -> MessageState:

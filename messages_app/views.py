@@ -109,9 +109,23 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 @require_GET
 def board_index(request: HttpRequest) -> HttpResponse:
-    """The front page: the boards the person may read, with their counters and newest message."""
-    context = {"boards": boards.board_list(viewer=request.user)}
-    return render(request, BOARDS_TEMPLATE, context)
+    """The front page: the boards the person may read, with their counters and newest message.
+
+    Kept as the list is (pagecache.py): every post, delete, restore or move moves the list
+    generation, and the boards one reads and may post to are part of the key.
+    """
+    list_generation, access_generation = pagecache.list_generations()
+    readable = permissions.readable_boards(request.user, generation=access_generation)
+    postable = tuple(board_id for board_id in readable if permissions.may_post(request.user, board_id))
+    signed_in = request.user.is_authenticated
+
+    def render_boards() -> tuple[str, None]:
+        found = boards.board_list(viewer=request.user, generation=access_generation)
+        return render_to_string(BOARDS_TEMPLATE, {"boards": found, "signed_in": signed_in}), None
+
+    key = ("boards", readable, postable, signed_in)
+    html = pagecache.list_page(key, render_boards, generation=list_generation)
+    return board_page(request, title="Boards", content=html)
 
 
 @require_GET
@@ -125,11 +139,15 @@ def message_list(request: HttpRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 @shows_domain_errors
 def board_messages(request: HttpRequest, slug: str) -> HttpResponse:
-    """One board's messages, newest first (404 for a board the person may not read)."""
-    return _list_response(request, board=boards.board_get(slug=slug, viewer=request.user))
+    """One board's messages, newest first (404 for a board the person may not read, as for none)."""
+    generations = pagecache.list_generations()
+    board = permissions.board_named(slug, generation=generations[1])
+    if board is None or not permissions.may_read(request.user, board.id, generation=generations[1]):
+        raise BoardNotFound()
+    return _list_response(request, board=board, generations=generations)
 
 
-def _list_response(request: HttpRequest, *, board) -> HttpResponse:
+def _list_response(request: HttpRequest, *, board, generations: tuple[int, int] | None = None) -> HttpResponse:
     try:
         before = cursor_param(request, "before")
     except ValueError as error:
@@ -138,7 +156,7 @@ def _list_response(request: HttpRequest, *, board) -> HttpResponse:
     # the boards the person reads (the same for everyone with the same groups) and may post to.
     signed_in, fragment_only = request.user.is_authenticated, bool(request.htmx)
     # One read for both numbers the kept page depends on (pagecache.list_generations).
-    list_generation, access_generation = pagecache.list_generations()
+    list_generation, access_generation = generations or pagecache.list_generations()
     readable = permissions.readable_boards(request.user, generation=access_generation)
     board_id = board.pk if board is not None else None
     may_post = permissions.may_post(request.user, board_id) if board is not None else signed_in
@@ -146,7 +164,13 @@ def _list_response(request: HttpRequest, *, board) -> HttpResponse:
     html = pagecache.list_page(
         key,
         lambda: _list_html(
-            request.user, board, before, signed_in=signed_in, may_post=may_post, fragment_only=fragment_only
+            request.user,
+            board,
+            before,
+            signed_in=signed_in,
+            may_post=may_post,
+            fragment_only=fragment_only,
+            generation=access_generation,
         ),
         generation=list_generation,
     )
@@ -156,10 +180,12 @@ def _list_response(request: HttpRequest, *, board) -> HttpResponse:
 
 
 def _list_html(
-    viewer, board, before: int | None, *, signed_in: bool, may_post: bool, fragment_only: bool
+    viewer, board, before: int | None, *, signed_in: bool, may_post: bool, fragment_only: bool, generation: int
 ) -> tuple[str, float | None]:
     """Render a list page (or its section alone) and say when its first lease runs out."""
-    page = selectors.message_list_page(viewer=viewer, before=before, board_id=board.pk if board is not None else None)
+    page = selectors.message_list_page(
+        viewer=viewer, before=before, board_id=board.pk if board is not None else None, generation=generation
+    )
     row = get_template(LIST_ROW_TEMPLATE)
     show_board = board is None
     rows = pagecache.list_rows(

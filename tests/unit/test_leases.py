@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messages_app import editing, leases, protocol_sql, services
+from messages_app import editing, leases, permissions, protocol_sql, services
 from messages_app.errors import LeaseHeld, LeaseLost
 from messages_app.models import EditLease, LeaseEvent
 
@@ -261,6 +261,7 @@ def _save_state_by_orm(message_id: int):
         board_id=message.board_id,
         author_id=message.author_id,
         editors_restricted=message.editors_restricted,
+        access_generation=permissions.access_generation(),
     )
 
 
