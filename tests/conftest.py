@@ -349,6 +349,14 @@ def many_messages(alice):
 
 
 @pytest.fixture
+def world(make_user):
+    """Boards open, private and staff-only, and a person at each level (tests/support/boards.py)."""
+    from tests.support.boards import build_world
+
+    return build_world(make_user)
+
+
+@pytest.fixture
 def make_moderator(make_user):
     """Return a function making a moderator as `make_moderator` does: the moderators group, and staff."""
 

@@ -10,14 +10,8 @@ import pytest
 from messages_app import boards, editing, leases, protocol_sql
 from messages_app.errors import LeaseLost, MessageNotFound, NotAllowed
 from messages_app.models import EditLease, LeaseEvent, Message
-from tests.support.boards import build_world
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(make_user):
-    return build_world(make_user)
 
 
 def test_a_revoke_ends_the_lease_and_the_holder_keeps_a_draft_not_a_save(world):

@@ -1,27 +1,15 @@
 """Boards in the admin: site moderators manage them; a board's moderator sees and acts on that board only."""
 
 import pytest
-from django.test import Client
 
 from messages_app import permissions
 from messages_app.models import Board, BoardGrant, EditLease, Message, Revision
-from tests.support.boards import build_world
+from tests.support.boards import signed_in
 
 pytestmark = pytest.mark.django_db
 
 MESSAGES = "/admin/messages_app/message/"
 BOARDS = "/admin/messages_app/board/"
-
-
-@pytest.fixture
-def world(make_user):
-    return build_world(make_user)
-
-
-def signed_in(user) -> Client:
-    browser = Client()
-    browser.force_login(user)
-    return browser
 
 
 def test_a_board_moderator_sees_only_their_boards_messages(world):

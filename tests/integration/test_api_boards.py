@@ -3,14 +3,8 @@
 import pytest
 
 from tests.support.api import ApiClient, api_for, assert_error
-from tests.support.boards import build_world
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(make_user):
-    return build_world(make_user)
 
 
 def test_boards_lists_only_what_the_caller_may_read_with_counters_and_may_post(world):

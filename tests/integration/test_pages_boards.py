@@ -5,20 +5,9 @@ from django.test import Client
 
 from messages_app import boards, services
 from messages_app.models import Board
-from tests.support.boards import build_world
+from tests.support.boards import signed_in
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(make_user):
-    return build_world(make_user)
-
-
-def signed_in(user) -> Client:
-    browser = Client()
-    browser.force_login(user)
-    return browser
 
 
 def test_the_front_page_shows_the_boards_one_may_read_with_counts_and_newest(world):

@@ -8,7 +8,6 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from messages_app import editing, leases
 from tests.support.api import api_for
-from tests.support.boards import build_world
 
 pytestmark = pytest.mark.django_db
 
@@ -39,11 +38,10 @@ def _address(route: str, message_id: int) -> str | None:
 
 
 @pytest.fixture
-def world(make_user):
-    found = build_world(make_user)
+def world(world):
     # Someone on the team edits the private message: its lease holder's name must not leak either.
-    editing.message_lease_acquire(message_id=found.messages["private"].pk, user=found.people["editor"])
-    return found
+    editing.message_lease_acquire(message_id=world.messages["private"].pk, user=world.people["editor"])
+    return world
 
 
 def _walked(world) -> list[str]:

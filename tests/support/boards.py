@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AnonymousUser, Group
+from django.test import Client
 
 from messages_app import boards, roles, services
 
@@ -60,3 +61,10 @@ def build_world(make_user) -> World:
     )
     boards.message_editors_set(message_id=world.messages["restricted"].pk, user=author, users=["ned"], groups=[])
     return world
+
+
+def signed_in(user) -> Client:
+    """Return a browser signed in as the user."""
+    browser = Client()
+    browser.force_login(user)
+    return browser

@@ -4,14 +4,9 @@ import pytest
 
 from messages_app import boards, permissions, selectors
 from messages_app.errors import MessageNotFound, NotAllowed
-from tests.support.boards import ROLES, build_world
+from tests.support.boards import ROLES
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(make_user):
-    return build_world(make_user)
 
 
 def _row(value: str) -> dict[str, bool]:
