@@ -4,7 +4,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Path, Query, Router
 
-from messages_app import boards, ratelimits, selectors
+from messages_app import boards, permissions, ratelimits, selectors
 from messages_app.api.auth import reader
 from messages_app.api.http import MAX_ID, MAX_PAGE, cursor_decode, cursor_encode, message_summary
 from messages_app.api.schemas import (
@@ -87,6 +87,11 @@ def editors_get(request: HttpRequest, message_id: int = Path(..., ge=1, le=MAX_I
     summary="Name who may edit the message (the author or a moderator); empty lists lift the restriction",
 )
 def editors_set(request: HttpRequest, editors: EditorsIO, message_id: int = Path(..., ge=1, le=MAX_ID)):
+    # The message and the right first (404 for a private one, 403), then the limit: a stranger
+    # is never told more by a 429 than by the 404 a reader of nothing gets.
+    permissions.ensure_may_set_editors(
+        request.auth, selectors.message_state(message_id=message_id, viewer=request.auth)
+    )
     ratelimits.limit_user("save_user", request.auth)
     found = boards.message_editors_set(
         message_id=message_id, user=request.auth, users=editors.users, groups=editors.groups
