@@ -5,12 +5,14 @@ import hashlib
 import logging
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 
+from messages_app import packs
 from messages_app.storage import SYNC_EACH_WRITE, ListedBody
 from messages_app.textcache import TextCache
 
@@ -34,11 +36,18 @@ class StoredBody:
     sha256: str
 
 
+def _shard(message_id: int) -> str:
+    # One level of 256 directories: a message's files stay together, and a directory costs
+    # blocks in proportion to its files. Two levels (65,536 directories) cost a 4 KiB block
+    # per message on a small board, as much as its bodies. Keys made under two levels stay
+    # valid: every key is read from its row, never rebuilt.
+    return hashlib.sha256(str(message_id).encode()).hexdigest()[:2]
+
+
 def body_key(message_id: int, version: int) -> str:
     """Return a new, never used key for a version of a message's body."""
-    shard = hashlib.sha256(str(message_id).encode()).hexdigest()
     # The random part keeps a crashed save's leftover from colliding with a later save.
-    return f"{KEY_PREFIX}/{shard[:2]}/{shard[2:4]}/{message_id}-{version:08d}-{secrets.token_hex(6)}.txt"
+    return f"{KEY_PREFIX}/{_shard(message_id)}/{message_id}-{version:08d}-{secrets.token_hex(6)}.txt"
 
 
 def body_save(*, message_id: int, version: int, data: bytes, text: str | None = None) -> StoredBody:
@@ -91,6 +100,71 @@ def _cache_set(key: str, text: str) -> None:
 BODY_TEXTS = TextCache(prefix=CACHE_PREFIX, budget_setting="MESSAGEBOARD_BODY_CACHE_BYTES", timeout=CACHE_SECONDS)
 
 
+@dataclass(frozen=True, slots=True)
+class VersionLocation:
+    """Where a version's text is: its own file at ``key``, or a range of the pack at ``pack_key``."""
+
+    key: str
+    sha256: str
+    pack_key: str | None = None
+    pack_offset: int = 0
+    pack_length: int = 0
+
+
+def version_read(location: VersionLocation) -> str:
+    """Return a version's text, from the cache when it is there, wherever the version is stored."""
+    text = body_cached(location.key)
+    if text is None:
+        text = version_read_bytes(location).decode("utf-8")
+        _cache_set(location.key, text)
+    return text
+
+
+def version_read_bytes(location: VersionLocation, storage: Storage | None = None) -> bytes:
+    """Return a version's raw bytes from storage, bypassing the cache.
+
+    A packed version is one ranged read (one seek and read on disk, one ranged GET on S3) and
+    is checked against its sha256. Raises FileNotFoundError when the file or pack is gone (a
+    caller holding an old row may find the version moved: read the row again) and
+    PackDamaged when the range does not decode to the recorded checksum.
+    """
+    if location.pack_key is None:
+        return body_read_bytes(location.key, storage)
+    with (storage or messages_storage()).open(location.pack_key, "rb") as pack:
+        pack.seek(location.pack_offset)
+        data = pack.read(location.pack_length)
+    if len(data) != location.pack_length:
+        raise packs.PackDamaged(f"{location.pack_key} ends before the range of {location.key}")
+    text = packs.version_decode(data)
+    if hashlib.sha256(text).hexdigest() != location.sha256:
+        raise packs.PackDamaged(f"{location.key} in {location.pack_key} does not match its sha256")
+    return text
+
+
+PACK_PREFIX = "packs"
+
+
+def pack_save(data: bytes) -> StoredBody:
+    """Write a pack durably under a new key (the rows point into it only once this returns)."""
+    key = f"{PACK_PREFIX}/{time.strftime('%Y%m%d', time.gmtime())}-{secrets.token_hex(8)}.pack"
+    return _save_exactly(messages_storage(), key, data)
+
+
+def pack_read(key: str, storage: Storage | None = None) -> bytes:
+    """Return a whole pack's bytes (verify_storage, repacking, migrate_storage)."""
+    return body_read_bytes(key, storage)
+
+
+def pack_delete(key: str) -> None:
+    """Delete a retired pack's file; a key already gone is not an error. Raises OSError on refusal."""
+    messages_storage().delete(key)
+
+
+def pack_listing(storage: Storage | None = None) -> Iterator[ListedBody]:
+    """Yield every pack file in byte order of key."""
+    yield from (storage or messages_storage()).listing(PACK_PREFIX)
+
+
 def body_delete(key: str) -> None:
     """Delete a body's file; a key that is already gone is not an error.
 
@@ -136,10 +210,9 @@ DRAFT_PREFIX = "drafts"
 
 def draft_key(message_id: int, user_id: int) -> str:
     """Return a new, never used key for a user's draft of a message."""
-    shard = hashlib.sha256(str(message_id).encode()).hexdigest()
     # A new key per write, as for versions: the row moves to it only once it is durable, and a
     # late or refused write can never overwrite the text the row points at.
-    return f"{DRAFT_PREFIX}/{shard[:2]}/{shard[2:4]}/{message_id}-u{user_id}-{secrets.token_hex(8)}.txt"
+    return f"{DRAFT_PREFIX}/{_shard(message_id)}/{message_id}-u{user_id}-{secrets.token_hex(8)}.txt"
 
 
 def draft_save(*, message_id: int, user_id: int, data: bytes) -> StoredBody:

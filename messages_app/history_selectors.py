@@ -4,6 +4,7 @@ Apart from selectors.py, which holds the current message's reads (the hot pages)
 module keeps to one job; the visibility rules come from there.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db.models import F
@@ -77,6 +78,7 @@ def revision_get(*, message_id: int, version: int, viewer=None) -> Revision:
             message_board_id=F("message__board_id"),
             message_author_id=F("message__author_id"),
             message_editors_restricted=F("message__editors_restricted"),
+            pack_key=F("pack__key"),
         )
         .first()
     )
@@ -102,8 +104,59 @@ def revision_message_facts(revision: Revision) -> permissions.Facts:
 
 
 def revision_body(revision: Revision) -> str:
-    """Return the text of one version of a message."""
-    return bodies.body_read(revision.body_key)
+    """Return the text of one version of a message, wherever it is stored (its own file or a pack)."""
+    return read_following_moves(bodies.version_read, revision_location(revision), revision.pk)
+
+
+def read_following_moves[T](
+    read: Callable[[bodies.VersionLocation], T], location: bodies.VersionLocation, revision_id: int
+) -> T:
+    """Return ``read(location)``, reading the revision's row again if its file or pack went meanwhile.
+
+    pack_revisions may move a version into a pack (or repack it) between a caller reading its
+    row and reading its bytes, and then deletes the file the row named: the row says where
+    the version went.
+    """
+    for _ in range(MOVES_FOLLOWED):
+        try:
+            return read(location)
+        except FileNotFoundError:
+            moved = _location_now(revision_id)
+            if moved is None or moved == location:
+                raise
+            location = moved
+    return read(location)
+
+
+# Each move waits for a pack to be written and committed: more than two while one page reads is
+# an operator running pack_revisions in a loop, and the reader then fails as for a missing file.
+MOVES_FOLLOWED = 2
+
+
+def revision_location(revision: Revision) -> bodies.VersionLocation:
+    """Return where a revision's text is; revision_get's rows carry their pack's key."""
+    if revision.pack_id is None:
+        return bodies.VersionLocation(key=revision.body_key, sha256=revision.sha256)
+    pack_key = revision.__dict__.get("pack_key") or revision.pack.key
+    return bodies.VersionLocation(
+        key=revision.body_key,
+        sha256=revision.sha256,
+        pack_key=pack_key,
+        pack_offset=revision.pack_offset,
+        pack_length=revision.pack_length,
+    )
+
+
+def _location_now(revision_id: int) -> bodies.VersionLocation | None:
+    row = (
+        Revision.objects.filter(pk=revision_id)
+        .values_list("body_key", "sha256", "pack__key", "pack_offset", "pack_length")
+        .first()
+    )
+    if row is None:
+        return None
+    key, sha256, pack_key, offset, length = row
+    return bodies.VersionLocation(key, sha256, pack_key, offset or 0, length or 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,18 +153,43 @@ class MessageEditor(models.Model):
         return f"editor of #{self.message_id}"
 
 
+class Pack(models.Model):
+    """A file of old versions, compressed and delta-encoded (packs.py); immutable like every key.
+
+    pack_revisions writes it, and retires it once repacked or once no revision points into it.
+    """
+
+    key = models.CharField(max_length=255, unique=True)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    # Versions written into it; purge_deleted leaves fewer pointing into it, and repacking reclaims the rest.
+    versions = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class Revision(models.Model):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="revisions")
     version = models.PositiveIntegerField()
     subject = models.CharField(max_length=200)
-    body_key = models.CharField(max_length=255, db_column="body")  # the body's storage key
+    # The version's own name, and the key of its file until it is packed: the body cache keys
+    # the text by it, and a packed version keeps it (the text behind a name never changes).
+    body_key = models.CharField(max_length=255, db_column="body")
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
+    # Set together, in one transaction, once the pack holding the version is durable.
+    pack = models.ForeignKey(Pack, on_delete=models.PROTECT, related_name="revisions", null=True, blank=True)
+    pack_offset = models.PositiveBigIntegerField(null=True, blank=True)
+    pack_length = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["message", "version"], name="revision_one_per_version")]
+        # pack_revisions walks the versions still in files of their own, not the millions packed.
+        indexes = [models.Index(fields=["message", "version"], condition=Q(pack__isnull=True), name="revision_loose")]
 
     def __str__(self) -> str:
         return f"#{self.message_id} v{self.version}"

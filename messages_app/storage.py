@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
-from django.core.files.base import ContentFile
+from django.core.files.base import File
 from django.core.files.storage import FileSystemStorage
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
@@ -143,16 +143,10 @@ class BodyS3Storage(S3Storage):
         )
         return cleaned
 
-    def _open(self, name: str, mode: str = "rb") -> ContentFile:
+    def _open(self, name: str, mode: str = "rb") -> "S3ObjectFile":
         if "w" in mode or "a" in mode or "+" in mode:
             raise ValueError("bodies are never rewritten: open them for reading only")
-        client = self.connection.meta.client
-        try:
-            response = client.get_object(Bucket=self.bucket_name, Key=self._normalize_name(clean_name(name)))
-        except client.exceptions.NoSuchKey:
-            raise FileNotFoundError(name) from None
-        with response["Body"] as stored:
-            return ContentFile(stored.read(), name=name)
+        return S3ObjectFile(self, name)
 
     def delete(self, name: str) -> None:
         # Like a local disk's refusal, an object store's becomes an OSError for the callers.
@@ -167,3 +161,62 @@ class BodyS3Storage(S3Storage):
         for page in paginator.paginate(Bucket=self.bucket_name, Prefix=prefix + "/"):
             for entry in page.get("Contents", ()):
                 yield ListedBody(entry["Key"], entry["Size"], entry["LastModified"].timestamp())
+
+
+class S3ObjectFile(File):
+    """An object of the body bucket, read with one GET per read(): whole, or the range after a seek().
+
+    Opening asks nothing; a missing object raises FileNotFoundError on the read. A packed
+    version is a seek() and a read(length): one ranged GET, not the whole pack.
+    """
+
+    def __init__(self, storage: BodyS3Storage, name: str) -> None:
+        super().__init__(None, name)
+        self.mode = "rb"
+        self._storage = storage
+        self._position = 0
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_CUR:
+            offset += self._position
+        elif whence != os.SEEK_SET or offset < 0:
+            raise ValueError("an object is read from a position counted from its start")
+        self._position = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size == 0:
+            return b""
+        whole = size is None or size < 0
+        if whole and self._position == 0:
+            ranged = {}
+        else:
+            last = "" if whole else str(self._position + size - 1)
+            ranged = {"Range": f"bytes={self._position}-{last}"}
+        client = self._storage.connection.meta.client
+        try:
+            response = client.get_object(
+                Bucket=self._storage.bucket_name,
+                Key=self._storage._normalize_name(clean_name(self.name)),
+                **ranged,
+            )
+        except client.exceptions.NoSuchKey:
+            raise FileNotFoundError(self.name) from None
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""  # a position at or past the end, as a local file reads there
+            raise
+        with response["Body"] as stored:
+            data = stored.read()
+        self._position += len(data)
+        return data
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass

@@ -6,7 +6,8 @@ from typing import TextIO
 
 from django.db.models import F
 
-from messages_app import bodies
+from messages_app import bodies, packs
+from messages_app.history_selectors import read_following_moves
 from messages_app.models import Message, Revision
 from messages_app.operations.common import CHUNK, Progress, no_progress
 
@@ -42,6 +43,7 @@ def messages_export(*, out: TextIO, board_id: int | None = None, progress: Progr
             Revision.objects.filter(message_id__in=[m["id"] for m in messages])
             .order_by("message_id", "version")
             .values(
+                "id",
                 "message_id",
                 "version",
                 "subject",
@@ -49,7 +51,10 @@ def messages_export(*, out: TextIO, board_id: int | None = None, progress: Progr
                 "size",
                 "sha256",
                 "created_at",
+                "pack_offset",
+                "pack_length",
                 author_name=F("author__username"),
+                pack_key=F("pack__key"),
             )
         ):
             revisions.setdefault(revision["message_id"], []).append(revision)
@@ -89,11 +94,21 @@ class ExportFailed(Exception):
 
 
 def _exported_body(message_id: int, revision: dict) -> str:
-    where = f"message {message_id} version {revision['version']}: its body file {revision['body_key']}"
+    packed = f" in pack {revision['pack_key']}" if revision["pack_key"] else ""
+    where = f"message {message_id} version {revision['version']}: its body file {revision['body_key']}{packed}"
+    location = bodies.VersionLocation(
+        key=revision["body_key"],
+        sha256=revision["sha256"],
+        pack_key=revision["pack_key"],
+        pack_offset=revision["pack_offset"] or 0,
+        pack_length=revision["pack_length"] or 0,
+    )
     try:
-        data = bodies.body_read_bytes(revision["body_key"])
+        data = read_following_moves(bodies.version_read_bytes, location, revision["id"])
     except FileNotFoundError:
         raise ExportFailed(f"{where} is missing; verify_storage lists every damaged file") from None
+    except packs.PackDamaged as error:
+        raise ExportFailed(f"{where}: {error}; verify_storage lists every damaged file") from None
     if hashlib.sha256(data).hexdigest() != revision["sha256"]:
         raise ExportFailed(f"{where} does not match its sha256; verify_storage lists every damaged file")
     return data.decode("utf-8")

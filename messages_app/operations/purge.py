@@ -42,7 +42,7 @@ def message_purge_deleted(
         last_id = candidates[-1]
         if dry_run:
             purged = len(candidates)
-            keys = list(Revision.objects.filter(message_id__in=candidates).values_list("body_key", flat=True))
+            keys = list(_loose_keys(candidates))
         else:
             purged, keys = _purge_rows(candidates, cutoff)
         report.messages += purged
@@ -80,7 +80,13 @@ def _purge_rows(candidates: list[int], cutoff: datetime) -> tuple[int, list[str]
         if not doomed:
             return 0, []
         # Only the locked rows' files: a message left alone keeps every one of its files.
-        keys = list(Revision.objects.filter(message_id__in=doomed).values_list("body_key", flat=True))
+        keys = list(_loose_keys(doomed))
         # Revisions, its lease and lease history go with each message (on_delete=CASCADE).
         Message.objects.filter(id__in=doomed).delete()
     return len(doomed), keys
+
+
+def _loose_keys(message_ids: list[int]):
+    # A packed version has no file of its own: its bytes stay in the pack until pack_revisions
+    # rewrites the pack without them.
+    return Revision.objects.filter(message_id__in=message_ids, pack__isnull=True).values_list("body_key", flat=True)

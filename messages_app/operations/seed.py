@@ -30,6 +30,28 @@ def _seed_text(random, corpus: str, size: int) -> str:
     return corpus[start : start + size].strip() + "\n"
 
 
+def _seed_edit(random, corpus: str, text: str) -> str:
+    """Return ``text`` edited as people edit: a few words changed, a sentence added or cut.
+
+    A version is an edit of the one before, never a new text: packing (pack_revisions) stores
+    later versions as deltas, and a seed of unrelated versions would measure something no
+    board holds. One edit in ten leaves the body as it was (the subject alone changed).
+    """
+    if random.random() < 0.1:
+        return text
+    words = text.rstrip("\n").split(" ")
+    for _ in range(random.randint(1, 3)):
+        at = random.randrange(len(words))
+        choice = random.random()
+        if choice < 0.5:
+            words[at : at + random.randint(1, 4)] = random.choices(WORDS, k=random.randint(1, 4))
+        elif choice < 0.8:
+            words[at:at] = _seed_text(random, corpus, random.randint(30, 120)).split()
+        elif len(words) > 8:
+            del words[at : at + random.randint(1, 8)]
+    return " ".join(words) + "\n"
+
+
 def messages_seed(
     *,
     count: int,
@@ -40,6 +62,8 @@ def messages_seed(
     progress: Progress = no_progress,
 ) -> int:
     """Bulk-create ``count`` realistic messages with ``revisions`` versions each; return how many.
+
+    Each version after the first is an edit of the one before (_seed_edit).
 
     Bodies are real files written through the file handler, durable all at once at the end
     (one sync instead of an fsync per file); rows go in with bulk inserts, a batch per
@@ -70,8 +94,10 @@ def messages_seed(
                     board_id = random.choice(board_ids)
                     subject = " ".join(random.choices(WORDS, k=random.randint(2, 8))).capitalize()
                     editor_id = author_id
+                    text = _seed_text(random, corpus, int(random.lognormvariate(6.5, 1.0)) + 20)
                     for version in range(1, revisions + 1):
-                        text = _seed_text(random, corpus, int(random.lognormvariate(6.5, 1.0)) + 20)
+                        if version > 1:
+                            text = _seed_edit(random, corpus, text)
                         stored = bodies.body_save(message_id=message_id, version=version, data=text.encode())
                         if version > 1:
                             editor_id = random.choice(author_ids)

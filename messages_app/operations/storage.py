@@ -1,4 +1,4 @@
-"""Body storage against the database: verify every file, remove orphans, repair checksums, migrate between backends."""
+"""Body storage against the database: verify every file and pack, remove orphans, repair checksums, migrate."""
 
 import hashlib
 import itertools
@@ -12,9 +12,10 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.db.models.functions import Collate
 
-from messages_app import bodies
-from messages_app.models import Message, Revision
+from messages_app import bodies, packs
+from messages_app.models import Message, Pack, Revision
 from messages_app.operations.common import CHUNK, Progress, no_progress
+from messages_app.operations.packing import packs_retire_unused
 
 # A file younger than this may belong to a save still in flight: not yet an orphan.
 ORPHAN_GRACE_SECONDS = 3600
@@ -22,10 +23,11 @@ ORPHAN_GRACE_SECONDS = 3600
 
 @dataclass(frozen=True, slots=True)
 class StorageFinding:
-    kind: Literal["missing", "orphan", "size", "checksum", "current"]
+    kind: Literal["missing", "orphan", "size", "checksum", "current", "pack", "packed", "unused"]
     key: str
     detail: str
     revision_id: int | None = None
+    pack_id: int | None = None
     actual_size: int | None = None
     actual_sha256: str | None = None
 
@@ -34,6 +36,7 @@ class StorageFinding:
 class StorageReport:
     revisions: int = 0
     files: int = 0
+    packs: int = 0
     young_files: int = 0
     findings: list[StorageFinding] = field(default_factory=list)
 
@@ -41,12 +44,23 @@ class StorageReport:
         return sum(1 for finding in self.findings if finding.kind == kind)
 
 
-def _revisions_in_key_order() -> Iterator[tuple[int, str, int, str]]:
+def _in_key_order(field: str):
     # Storage lists keys in byte order; PostgreSQL's default collation does not sort that way.
-    key_order = Collate("body_key", "C") if connection.vendor == "postgresql" else "body_key"
+    return Collate(field, "C") if connection.vendor == "postgresql" else field
+
+
+def _revisions_in_key_order() -> Iterator[tuple[int, str, int, str]]:
+    """Yield the versions in files of their own (packed ones are checked pack by pack)."""
     return (
-        Revision.objects.order_by(key_order).values_list("id", "body_key", "size", "sha256").iterator(chunk_size=CHUNK)
+        Revision.objects.filter(pack__isnull=True)
+        .order_by(_in_key_order("body_key"))
+        .values_list("id", "body_key", "size", "sha256")
+        .iterator(chunk_size=CHUNK)
     )
+
+
+def _packs_in_key_order() -> Iterator[tuple[int, str, int, str]]:
+    return Pack.objects.order_by(_in_key_order("key")).values_list("id", "key", "size", "sha256").iterator(CHUNK)
 
 
 def _merged_by_key(
@@ -96,8 +110,67 @@ def storage_verify(
             report.files += 1
             report.findings.extend(_check_file(revision_id, key, size, sha256, listed.size, checksums))
             progress(1)
+    for pack, listed in _merged_by_key(_packs_in_key_order(), bodies.pack_listing()):
+        if pack is None:
+            report.files += 1
+            if now - listed.modified_at < orphan_grace_seconds:
+                # A pack still being written, or written and not yet pointed at.
+                report.young_files += 1
+            else:
+                report.findings.append(StorageFinding("orphan", listed.key, "a pack no version points into"))
+            continue
+        report.packs += 1
+        report.files += listed is not None
+        checked = _check_pack(pack, listed, checksums, report.findings)
+        report.revisions += checked
+        progress(checked)
     report.findings.extend(_messages_not_at_their_current_revision())
     return report
+
+
+def _check_pack(pack: tuple[int, str, int, str], listed, checksums: bool, findings: list[StorageFinding]) -> int:
+    """Check one pack file and, when reading, every version in it; return how many versions it holds."""
+    pack_id, key, size, sha256 = pack
+    versions = list(
+        Revision.objects.filter(pack_id=pack_id)
+        .order_by("pack_offset")
+        .values_list("id", "body_key", "sha256", "pack_offset", "pack_length")
+    )
+    if not versions:
+        findings.append(StorageFinding("unused", key, "no version points into this pack", pack_id=pack_id))
+    if listed is None:
+        detail = f"the pack is missing: {len(versions)} versions cannot be read"
+        findings.append(StorageFinding("missing", key, detail, pack_id=pack_id))
+        return len(versions)
+    if listed.size != size:
+        findings.append(
+            StorageFinding("pack", key, f"pack has {listed.size} bytes, the database says {size}", pack_id=pack_id)
+        )
+    if not checksums:
+        return len(versions)
+    data = bodies.pack_read(key)
+    if hashlib.sha256(data).hexdigest() != sha256:
+        detail = f"the pack's sha256 differs from the recorded {sha256}"
+        findings.append(StorageFinding("pack", key, detail, pack_id=pack_id))
+    for revision_id, body_key, version_sha256, offset, length in versions:
+        problem = _packed_version_problem(data[offset : offset + length], length, version_sha256)
+        if problem:
+            findings.append(
+                StorageFinding("packed", key, f"{body_key} ({problem})", revision_id=revision_id, pack_id=pack_id)
+            )
+    return len(versions)
+
+
+def _packed_version_problem(data: bytes, length: int, sha256: str) -> str | None:
+    if len(data) != length:
+        return "its range runs past the end of the pack"
+    try:
+        text = packs.version_decode(data)
+    except packs.PackDamaged as error:
+        return f"does not decode: {error}"
+    if hashlib.sha256(text).hexdigest() != sha256:
+        return f"decodes to other text than its sha256 {sha256}"
+    return None
 
 
 def _check_file(revision_id: int, key: str, size: int, sha256: str, listed_size: int, checksums: bool):
@@ -129,13 +202,18 @@ def _messages_not_at_their_current_revision() -> Iterator[StorageFinding]:
 
 
 def storage_delete_orphans(report: StorageReport) -> int:
-    """Delete the orphan files a verification found; return how many went."""
+    """Delete the orphan files a verification found, and retire the packs no version points into.
+
+    Returns how many files went. A leftover of a packed version is an orphan like any other:
+    its row points into a pack, and a reader that still held the old row reads it again.
+    """
     deleted = 0
     for finding in report.findings:
         if finding.kind == "orphan":
             bodies.body_delete(finding.key)
             deleted += 1
-    return deleted
+    unused = [finding.pack_id for finding in report.findings if finding.kind == "unused"]
+    return deleted + (packs_retire_unused(unused) if unused else 0)
 
 
 def storage_repair_checksums(report: StorageReport) -> int:
@@ -184,7 +262,10 @@ def storage_migrate(*, to: str, jobs: int = 8, progress: Progress = no_progress)
     report = MigrationReport()
     # Keys the target lists already are read back to compare checksums; the others are copied
     # straight away: a fresh migration costs a write and a read-back per file, not three requests.
-    pairs = _merged_by_key(_revisions_in_key_order(), bodies.body_listing(target))
+    pairs = itertools.chain(
+        _merged_by_key(_revisions_in_key_order(), bodies.body_listing(target)),
+        _merged_by_key(_packs_in_key_order(), bodies.pack_listing(target)),
+    )
     copies = ((revision, listed is not None) for revision, listed in pairs if revision is not None)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         while chunk := list(itertools.islice(copies, CHUNK)):

@@ -8,7 +8,7 @@ from django.core.files.storage import storages
 
 from messages_app import bodies, storage
 
-KEY_PATTERN = re.compile(r"^messages/([0-9a-f]{2})/([0-9a-f]{2})/(\d+)-(\d{8})-([0-9a-f]+)\.txt$")
+KEY_PATTERN = re.compile(r"^messages/([0-9a-f]{2})/(\d+)-(\d{8})-([0-9a-f]+)\.txt$")
 # The file handler's contract, proven on local disk and on S3 (moto over HTTP). Tests about
 # the local disk itself (temporary files, fsync, refusing to overwrite) are left unmarked.
 both_storages = pytest.mark.both_storages
@@ -26,15 +26,13 @@ def temp_files(root) -> list[str]:
     return [name for _dirpath, _dirnames, filenames in os.walk(root) for name in filenames if name.startswith(".tmp-")]
 
 
-def test_key_is_sharded_by_a_hash_of_the_message_id():
+def test_key_is_sharded_one_level_by_a_hash_of_the_message_id():
     key = bodies.body_key(42, 7)
     match = KEY_PATTERN.match(key)
     assert match is not None, key
-    shard = hashlib.sha256(b"42").hexdigest()
-    assert match.group(1) == shard[:2]
-    assert match.group(2) == shard[2:4]
-    assert match.group(3) == "42"
-    assert match.group(4) == "00000007"
+    assert match.group(1) == hashlib.sha256(b"42").hexdigest()[:2]
+    assert match.group(2) == "42"
+    assert match.group(3) == "00000007"
 
 
 def test_keys_of_different_ids_spread_over_shards():

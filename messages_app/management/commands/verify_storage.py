@@ -18,8 +18,8 @@ from messages_app.operations import (
 
 class Command(BaseCommand):
     help = (
-        "Check every revision's body file: missing files, orphan files no revision points to, "
-        "and size/sha256 mismatches. Exits 1 when it finds damage."
+        "Check every revision's body file and every pack: missing files, orphan files and packs no revision "
+        "points to, size/sha256 mismatches, packed versions that do not decode to their sha256. Exits 1 on damage."
     )
 
     def add_arguments(self, parser):
@@ -51,20 +51,26 @@ class Command(BaseCommand):
         missing, orphans = report.count("missing"), report.count("orphan")
         mismatched = report.count("size") + report.count("checksum")
         current = report.count("current")
+        damaged_packs, packed, unused = report.count("pack"), report.count("packed"), report.count("unused")
         self.stdout.write(
             f"Checked {report.revisions} revisions and {report.files} files: {missing} missing, "
             f"{orphans} orphans, {mismatched} checksum mismatches, {current} messages off their revision"
             + (f" ({report.young_files} files younger than the grace period skipped)" if report.young_files else "")
             + "."
         )
+        if report.packs:
+            self.stdout.write(
+                f"Checked {report.packs} packs: {damaged_packs} damaged, {packed} packed versions unreadable, "
+                f"{unused} packs no version points into."
+            )
         mended = 0
-        if options["delete_orphans"] and orphans:
+        if options["delete_orphans"] and (orphans or unused):
             if options["dry_run"]:
-                self.stdout.write(f"Would delete {orphans} orphan files.")
+                self.stdout.write(f"Would delete {orphans} orphan files." + _retired(unused, "Would retire"))
             else:
                 mended += storage_delete_orphans(report)
-                self.stdout.write(self.style.SUCCESS(f"Deleted {orphans} orphan files."))
-                orphans = 0
+                self.stdout.write(self.style.SUCCESS(f"Deleted {orphans} orphan files." + _retired(unused, "Retired")))
+                orphans = unused = 0
         if options["repair_checksums"] and mismatched:
             if options["dry_run"]:
                 self.stdout.write(f"Would record actual checksums for {mismatched} revisions.")
@@ -72,6 +78,10 @@ class Command(BaseCommand):
                 mended += storage_repair_checksums(report)
                 self.stdout.write(self.style.SUCCESS(f"Recorded actual checksums for {mismatched} revisions."))
                 mismatched = 0
-        if missing or orphans or mismatched or current:
+        if missing or orphans or mismatched or current or damaged_packs or packed or unused:
             raise CommandError("Storage and database disagree (see above).", returncode=1)
         self.stdout.write(self.style.SUCCESS("Storage and database agree."))
+
+
+def _retired(unused: int, verb: str) -> str:
+    return f" {verb} {unused} packs no version points into." if unused else ""
