@@ -35,10 +35,19 @@ LEVEL = 12
 # starts a new segment instead.
 DELTA_PAYS_BELOW = 0.5
 
-_PARAMETERS = zstandard.ZstdCompressionParameters.from_level(
-    LEVEL, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_content_size=0, write_checksum=0, write_dict_id=0
-)
-_FULL_COMPRESSOR = zstandard.ZstdCompressor(compression_params=_PARAMETERS)
+
+def _parameters(source_size: int, dict_size: int = 0) -> zstandard.ZstdCompressionParameters:
+    # Sized to the text and its base: the level's defaults are tables of tens of MiB, allocated
+    # for every record of a few KiB.
+    return zstandard.ZstdCompressionParameters.from_level(
+        LEVEL,
+        source_size=max(source_size, 1),
+        dict_size=dict_size,
+        format=zstandard.FORMAT_ZSTD1_MAGICLESS,
+        write_content_size=0,
+        write_checksum=0,
+        write_dict_id=0,
+    )
 
 
 class PackDamaged(OSError):
@@ -115,12 +124,12 @@ class PackBuilder:
         if same is not None:
             return SAME, same, b""
         if not self._segment_texts:
-            return FULL, 0, _FULL_COMPRESSOR.compress(text)
+            return FULL, 0, _compress(text)
         base = len(self._segment_texts) - 1
-        delta = _compressor_with(self._segment_texts[base]).compress(text)
+        delta = _compress(text, self._segment_texts[base])
         if len(delta) < len(text) * DELTA_PAYS_BELOW:
             return DELTA, base, delta
-        full = _FULL_COMPRESSOR.compress(text)
+        full = _compress(text)
         return (DELTA, base, delta) if len(delta) < len(full) else (FULL, 0, full)
 
 
@@ -163,9 +172,12 @@ def version_decode(data: bytes) -> bytes:
     return texts[-1]
 
 
-def _compressor_with(base: bytes) -> zstandard.ZstdCompressor:
+def _compress(text: bytes, base: bytes | None = None) -> bytes:
+    if base is None:
+        return zstandard.ZstdCompressor(compression_params=_parameters(len(text))).compress(text)
     dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-    return zstandard.ZstdCompressor(compression_params=_PARAMETERS, dict_data=dictionary)
+    parameters = _parameters(len(text), len(base))
+    return zstandard.ZstdCompressor(compression_params=parameters, dict_data=dictionary).compress(text)
 
 
 def _decompressor_with(base: bytes | None) -> zstandard.ZstdDecompressor:

@@ -24,9 +24,10 @@ from messages_app.models import Pack, Revision
 from messages_app.operations.common import CHUNK, Progress, no_progress
 
 # A pack closes once it holds this many bytes or versions: a repack rewrites at most this much,
-# and the packer's memory stays within a few of them whatever the board's size.
+# the packer's memory stays within one pack whatever the board's size, and the transaction
+# pointing a pack's versions at it is short (on SQLite a save waits for it).
 PACK_TARGET_BYTES = 8 << 20
-PACK_MAX_VERSIONS = 50_000
+PACK_MAX_VERSIONS = 5_000
 # A pack whose live versions fall below this share of those written is rewritten.
 REPACK_BELOW = 0.5
 
@@ -168,12 +169,14 @@ def _commit(batch: _Batch, report: PackReport, pool: ThreadPoolExecutor) -> None
     report.pack_bytes += stored.size
     report.versions += len(moved)
     report.text_bytes += sum(version.size for version in moved)
-    loose_keys = [version.key for version in moved if version.pack_id is None]
-    for deleted in pool.map(_delete_quietly, loose_keys + emptied_packs):
-        if deleted:
-            report.files_deleted += 1
-        else:
-            report.file_errors += 1
+    leftovers = iter([version.key for version in moved if version.pack_id is None] + emptied_packs)
+    # A chunk at a time: a future per file of a pack's fifty thousand would cost more memory than the pack.
+    while keys := list(itertools.islice(leftovers, CHUNK)):
+        for deleted in pool.map(_delete_quietly, keys):
+            if deleted:
+                report.files_deleted += 1
+            else:
+                report.file_errors += 1
     report.packs_retired += len(emptied_packs)
 
 
