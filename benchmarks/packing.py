@@ -59,15 +59,19 @@ def manage(folder: Path, *args: str) -> None:
 
 
 def disk(folder: Path) -> dict:
-    """What the body storage takes: allocated bytes (files and directories) and inodes."""
-    allocated = files = directories = 0
+    """What the body storage takes: allocated bytes (files, directories, packs apart) and inodes."""
+    figures = {"bytes": 0, "files": 0, "directories": 0, "directory_bytes": 0, "pack_bytes": 0}
     for path, _, names in os.walk(folder / "media"):
-        directories += 1
-        allocated += os.lstat(path).st_blocks * 512
+        figures["directories"] += 1
+        figures["directory_bytes"] += os.lstat(path).st_blocks * 512
         for name in names:
-            files += 1
-            allocated += os.lstat(os.path.join(path, name)).st_blocks * 512
-    return {"bytes": allocated, "files": files, "directories": directories}
+            figures["files"] += 1
+            allocated = os.lstat(os.path.join(path, name)).st_blocks * 512
+            figures["bytes"] += allocated
+            if name.endswith(".pack"):
+                figures["pack_bytes"] += allocated
+    figures["bytes"] += figures["directory_bytes"]
+    return figures
 
 
 PACK_SCRIPT = """
@@ -210,10 +214,14 @@ def main() -> None:
 
 def report_disk(messages: int, before: dict, after: dict) -> None:
     print()
-    print(f"{'body storage':<14}{'MB on disk':>12}{'files':>10}{'dirs':>8}{'files/message':>15}{'inodes':>10}")
+    print(
+        f"{'body storage':<14}{'MB on disk':>12}{'of which dirs':>15}{'packs':>8}{'files':>10}{'dirs':>8}"
+        f"{'files/message':>15}{'inodes':>10}"
+    )
     for name, figures in (("loose", before), ("packed", after)):
         print(
-            f"{name:<14}{figures['bytes'] / 1e6:>12.1f}{figures['files']:>10}{figures['directories']:>8}"
+            f"{name:<14}{figures['bytes'] / 1e6:>12.1f}{figures['directory_bytes'] / 1e6:>15.1f}"
+            f"{figures['pack_bytes'] / 1e6:>8.1f}{figures['files']:>10}{figures['directories']:>8}"
             f"{figures['files'] / messages:>15.2f}{figures['files'] + figures['directories']:>10}"
         )
     print(f"packing made the body storage {before['bytes'] / after['bytes']:.1f}x smaller on disk")

@@ -182,14 +182,21 @@ class Revision(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
     # Set together, in one transaction, once the pack holding the version is durable.
-    pack = models.ForeignKey(Pack, on_delete=models.PROTECT, related_name="revisions", null=True, blank=True)
+    pack = models.ForeignKey(
+        Pack, on_delete=models.PROTECT, related_name="revisions", null=True, blank=True, db_index=False
+    )
     pack_offset = models.PositiveBigIntegerField(null=True, blank=True)
     pack_length = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["message", "version"], name="revision_one_per_version")]
-        # pack_revisions walks the versions still in files of their own, not the millions packed.
-        indexes = [models.Index(fields=["message", "version"], condition=Q(pack__isnull=True), name="revision_loose")]
+        indexes = [
+            # pack_revisions walks the versions still in files of their own, not the millions packed.
+            models.Index(fields=["message", "version"], condition=Q(pack__isnull=True), name="revision_loose"),
+            # Versions by pack (repacking, verify_storage). Partial, so that no planner reads
+            # "pack IS NULL" through it and sorts every loose version: that is the index above.
+            models.Index(fields=["pack"], condition=Q(pack__isnull=False), name="revision_packed"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.message_id} v{self.version}"

@@ -20,7 +20,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from messages_app import bodies, packs
-from messages_app.models import Pack, Revision
+from messages_app.models import Message, Pack, Revision
 from messages_app.operations.common import CHUNK, Progress, no_progress
 
 # A pack closes once it holds this many bytes or versions: a repack rewrites at most this much,
@@ -106,25 +106,34 @@ def _pack_loose(cutoff, report: PackReport, pool: ThreadPoolExecutor, dry_run: b
 def _loose_versions(cutoff) -> Iterator[_Version]:
     """Yield the versions in files of their own, not current, saved before the cutoff, by message and version.
 
-    Keyset pages over the index of loose versions: a run after a crash, or the next night's,
-    reads only what is left, and memory holds one page.
+    Messages a batch at a time by primary key, then their loose versions through the index of
+    loose versions in keyset pages: whatever plan a database picks, a query takes in the rows
+    of one batch of messages, never every loose version (a run after a crash, or the next
+    night's, reads the current versions and what is left, not the millions packed).
     """
-    eligible = Revision.objects.filter(
-        pack__isnull=True, created_at__lt=cutoff, version__lt=F("message__version")
-    ).order_by("message_id", "version")
+    loose = Revision.objects.filter(pack__isnull=True, created_at__lt=cutoff).order_by("message_id", "version")
     fields = ("id", "message_id", "version", "body_key", "size", "sha256")
-    message_id = version = 0
-    while True:
-        rows = []
-        if message_id:
-            rows = list(eligible.filter(message_id=message_id, version__gt=version).values_list(*fields)[:CHUNK])
-        if not rows:
-            rows = list(eligible.filter(message_id__gt=message_id).values_list(*fields)[:CHUNK])
-        if not rows:
-            return
-        for row in rows:
-            yield _Version(*row, pack_id=None)
-        message_id, version = rows[-1][1], rows[-1][2]
+    walked = 0
+    while batch := list(Message.objects.filter(id__gt=walked).order_by("id").values_list("id", "version")[:CHUNK]):
+        # A version below the current one never becomes current again (a revert saves a new
+        # version), so a snapshot of the current versions is safe however long the batch takes.
+        current, highest = dict(batch), batch[-1][0]
+        message_id, version = walked, 0
+        while True:
+            rows = []
+            if version:
+                rows = list(loose.filter(message_id=message_id, version__gt=version).values_list(*fields)[:CHUNK])
+            if not rows:
+                rows = list(
+                    loose.filter(message_id__gt=message_id, message_id__lte=highest).values_list(*fields)[:CHUNK]
+                )
+            if not rows:
+                break
+            for row in rows:
+                if row[2] < current[row[1]]:
+                    yield _Version(*row, pack_id=None)
+            message_id, version = rows[-1][1], rows[-1][2]
+        walked = highest
 
 
 def _chunks(versions: Iterator[_Version]) -> Iterator[list[_Version]]:
