@@ -4,7 +4,6 @@ Apart from selectors.py, which holds the current message's reads (the hot pages)
 module keeps to one job; the visibility rules come from there.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db.models import F
@@ -14,7 +13,7 @@ from messages_app import bodies, diffs, permissions
 from messages_app.errors import MessageGone, MessageNotFound, RevisionNotFound
 from messages_app.leases import fits_integer_column
 from messages_app.models import LeaseEvent, Revision
-from messages_app.selectors import message_must_be_visible
+from messages_app.selectors import message_must_be_visible, read_following_moves
 
 HISTORY_PAGE_SIZE = 100
 LEASE_EVENT_PAGE_SIZE = 100
@@ -105,32 +104,7 @@ def revision_message_facts(revision: Revision) -> permissions.Facts:
 
 def revision_body(revision: Revision) -> str:
     """Return the text of one version of a message, wherever it is stored (its own file or a pack)."""
-    return read_following_moves(bodies.version_read, revision_location(revision), revision.pk)
-
-
-def read_following_moves[T](
-    read: Callable[[bodies.VersionLocation], T], location: bodies.VersionLocation, revision_id: int
-) -> T:
-    """Return ``read(location)``, reading the revision's row again if its file or pack went meanwhile.
-
-    pack_revisions may move a version into a pack (or repack it) between a caller reading its
-    row and reading its bytes, and then deletes the file the row named: the row says where
-    the version went.
-    """
-    for _ in range(MOVES_FOLLOWED):
-        try:
-            return read(location)
-        except FileNotFoundError:
-            moved = _location_now(revision_id)
-            if moved is None or moved == location:
-                raise
-            location = moved
-    return read(location)
-
-
-# Each move waits for a pack to be written and committed: more than two while one page reads is
-# an operator running pack_revisions in a loop, and the reader then fails as for a missing file.
-MOVES_FOLLOWED = 2
+    return read_following_moves(bodies.version_read, revision_location(revision), revision.message_id, revision.version)
 
 
 def revision_location(revision: Revision) -> bodies.VersionLocation:
@@ -145,18 +119,6 @@ def revision_location(revision: Revision) -> bodies.VersionLocation:
         pack_offset=revision.pack_offset,
         pack_length=revision.pack_length,
     )
-
-
-def _location_now(revision_id: int) -> bodies.VersionLocation | None:
-    row = (
-        Revision.objects.filter(pk=revision_id)
-        .values_list("body_key", "sha256", "pack__key", "pack_offset", "pack_length")
-        .first()
-    )
-    if row is None:
-        return None
-    key, sha256, pack_key, offset, length = row
-    return bodies.VersionLocation(key, sha256, pack_key, offset or 0, length or 0)
 
 
 @dataclass(frozen=True, slots=True)

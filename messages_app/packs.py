@@ -26,9 +26,12 @@ MAGIC = b"MBPACK1\n"
 FULL, DELTA, SAME = 0, 1, 2
 SEGMENT_RECORDS = 16
 SEGMENT_BYTES = 1 << 20
-# No version longer than this is packed, and a record claiming more is damage: decoding never
-# allocates more, whatever the bytes read say.
-MAX_TEXT_BYTES = 64 << 20
+# No version longer than this is packed (bodies are 256 KiB by default; an import or an older
+# limit may have left longer ones), and a record claiming more is damage.
+MAX_TEXT_BYTES = 16 << 20
+# What one range may decode to in all: a segment starts anew before its texts pass this, so
+# a damaged range never makes decoding allocate more, whatever its bytes claim.
+SEGMENT_TEXT_BYTES = 2 * MAX_TEXT_BYTES
 # Level 12 compresses bodies of a few KiB as small as 19 does, at a fifth of the time on large ones.
 LEVEL = 12
 # A delta that saves less than this share of the text is not worth its dependency: a full record
@@ -70,6 +73,7 @@ class PackBuilder:
         self._message_id: int | None = None
         self._segment_start = 0
         self._segment_texts: list[bytes] = []
+        self._segment_text_bytes = 0
         self._segment_hashes: dict[str, int] = {}
         self.versions = 0
 
@@ -94,10 +98,14 @@ class PackBuilder:
             message_id != self._message_id
             or len(self._segment_texts) >= SEGMENT_RECORDS
             or len(self._buffer) - self._segment_start >= SEGMENT_BYTES
+            or self._segment_text_bytes + len(text) > SEGMENT_TEXT_BYTES
         ):
             self._start_segment(message_id)
         record_start = len(self._buffer)
-        kind, base, payload = self._encode(text, sha256)
+        try:
+            kind, base, payload = self._encode(text, sha256)
+        except zstandard.ZstdError as error:
+            raise PackDamaged(f"message {message_id}: the version could not be compressed: {error}") from None
         if kind == FULL and self._segment_texts:
             # A full record depends on nothing: starting a segment with it keeps later reads short.
             self._start_segment(message_id)
@@ -110,6 +118,7 @@ class PackBuilder:
             raise PackDamaged(f"message {message_id}: the record written does not decode to sha256 {sha256}")
         self._segment_hashes.setdefault(sha256, len(self._segment_texts))
         self._segment_texts.append(text)
+        self._segment_text_bytes += len(text)
         self.versions += 1
         return packed
 
@@ -117,6 +126,7 @@ class PackBuilder:
         self._message_id = message_id
         self._segment_start = len(self._buffer)
         self._segment_texts = []
+        self._segment_text_bytes = 0
         self._segment_hashes = {}
 
     def _encode(self, text: bytes, sha256: str) -> tuple[int, int, bytes]:
@@ -137,10 +147,10 @@ def version_decode(data: bytes) -> bytes:
     """Return the text of the last record in ``data``, a range that starts at a segment's start.
 
     Raises PackDamaged for anything that is not such a range: bounded work and memory whatever
-    the bytes (at most SEGMENT_RECORDS-ish records of at most MAX_TEXT_BYTES each are decoded).
+    the bytes (at most SEGMENT_RECORDS records and SEGMENT_TEXT_BYTES of text are decoded).
     """
     texts: list[bytes] = []
-    position = 0
+    position = decoded_bytes = 0
     try:
         while position < len(data):
             kind, base = data[position], data[position + 1]
@@ -148,8 +158,11 @@ def version_decode(data: bytes) -> bytes:
             payload_length, position = _read_varint(data, position)
             payload = data[position : position + payload_length]
             position += payload_length
-            if len(payload) != payload_length or text_length > MAX_TEXT_BYTES:
+            if len(payload) != payload_length:
                 raise PackDamaged("a record runs past the end of the range read")
+            decoded_bytes += text_length
+            if text_length > MAX_TEXT_BYTES or decoded_bytes > SEGMENT_TEXT_BYTES or len(texts) >= SEGMENT_RECORDS:
+                raise PackDamaged("the range claims more records or text than a segment holds")
             if kind in (FULL, DELTA) and text_length == 0:
                 text = b""  # zstd cannot be told to expect nothing
             elif kind == FULL:

@@ -4,6 +4,7 @@ Each page's data comes from one query; none of them counts or offsets. A message
 versions, their diffs, its lease events) is read in history_selectors.py.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -21,7 +22,7 @@ from messages_app.errors import (
     MessageNotFound,
 )
 from messages_app.leases import LeaseInfo, fits_integer_column, lease_current
-from messages_app.models import EditLease, Message
+from messages_app.models import EditLease, Message, Revision
 from messages_app.protocol_sql import now_sql
 
 
@@ -255,8 +256,49 @@ def message_lease(*, message_id: int, viewer=None) -> LeaseInfo | None:
 
 
 def message_body(message: Message | MessageRow) -> str:
-    """Return the text of a message's current version."""
-    return bodies.body_read(message.body_key)
+    """Return the text of the message's version that was current when its row was read."""
+    location = bodies.VersionLocation(key=message.body_key, sha256=message.sha256)
+    # A save may have replaced that version since, and pack_revisions packed it: its revision
+    # says where it went (never on the hot path: only after the file was not found).
+    return read_following_moves(bodies.version_read, location, message.id, message.version)
+
+
+def read_following_moves[T](
+    read: Callable[[bodies.VersionLocation], T], location: bodies.VersionLocation, message_id: int, version: int
+) -> T:
+    """Return ``read(location)``, reading the version's revision again if its file or pack went meanwhile.
+
+    pack_revisions moves a version that is no longer current into a pack (or repacks it), and
+    then deletes the file (or pack) that rows read before the move still name: the revision
+    says where the version went.
+    """
+    for _ in range(MOVES_FOLLOWED):
+        try:
+            return read(location)
+        except FileNotFoundError:
+            moved = version_location(message_id, version)
+            if moved is None or moved == location:
+                raise
+            location = moved
+    return read(location)
+
+
+# Each move waits for a pack to be written and committed: more than two while one page reads is
+# an operator running pack_revisions in a loop, and the reader then fails as for a missing file.
+MOVES_FOLLOWED = 2
+
+
+def version_location(message_id: int, version: int) -> bodies.VersionLocation | None:
+    """Return where a version of a message is stored now (None when the message has no such version)."""
+    row = (
+        Revision.objects.filter(message_id=message_id, version=version)
+        .values_list("body_key", "sha256", "pack__key", "pack_offset", "pack_length")
+        .first()
+    )
+    if row is None:
+        return None
+    key, sha256, pack_key, offset, length = row
+    return bodies.VersionLocation(key, sha256, pack_key, offset or 0, length or 0)
 
 
 @dataclass(frozen=True, slots=True)

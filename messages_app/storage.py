@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.base import File
@@ -166,8 +167,9 @@ class BodyS3Storage(S3Storage):
 class S3ObjectFile(File):
     """An object of the body bucket, read with one GET per read(): whole, or the range after a seek().
 
-    Opening asks nothing; a missing object raises FileNotFoundError on the read. A packed
-    version is a seek() and a read(length): one ranged GET, not the whole pack.
+    Opening asks nothing; a missing object raises FileNotFoundError on the read, and any other
+    refusal of the store an OSError, as a local file would. A packed version is a seek() and a
+    read(length): one ranged GET, not the whole pack.
     """
 
     def __init__(self, storage: BodyS3Storage, name: str) -> None:
@@ -176,11 +178,37 @@ class S3ObjectFile(File):
         self._storage = storage
         self._position = 0
 
+    def _request(self, operation: str, **extra):
+        client = self._storage.connection.meta.client
+        key = self._storage._normalize_name(clean_name(self.name))
+        try:
+            return getattr(client, operation)(Bucket=self._storage.bucket_name, Key=key, **extra)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code in {"NoSuchKey", "404", "NotFound"}:
+                raise FileNotFoundError(self.name) from None
+            if code == "InvalidRange":
+                return None  # a position at or past the end: a local file reads nothing there
+            raise OSError(f"the storage refused to read {self.name}: {error}") from error
+        except BotoCoreError as error:
+            raise OSError(f"the storage could not be reached to read {self.name}: {error}") from error
+
+    @cached_property
+    def size(self) -> int:
+        return self._request("head_object")["ContentLength"]
+
+    def seekable(self) -> bool:
+        return True
+
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         if whence == os.SEEK_CUR:
             offset += self._position
-        elif whence != os.SEEK_SET or offset < 0:
-            raise ValueError("an object is read from a position counted from its start")
+        elif whence == os.SEEK_END:
+            offset += self.size
+        elif whence != os.SEEK_SET:
+            raise ValueError(f"unknown whence {whence}")
+        if offset < 0:
+            raise ValueError("a position before the start of the object")
         self._position = offset
         return offset
 
@@ -196,19 +224,9 @@ class S3ObjectFile(File):
         else:
             last = "" if whole else str(self._position + size - 1)
             ranged = {"Range": f"bytes={self._position}-{last}"}
-        client = self._storage.connection.meta.client
-        try:
-            response = client.get_object(
-                Bucket=self._storage.bucket_name,
-                Key=self._storage._normalize_name(clean_name(self.name)),
-                **ranged,
-            )
-        except client.exceptions.NoSuchKey:
-            raise FileNotFoundError(self.name) from None
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "InvalidRange":
-                return b""  # a position at or past the end, as a local file reads there
-            raise
+        response = self._request("get_object", **ranged)
+        if response is None:
+            return b""
         with response["Body"] as stored:
             data = stored.read()
         self._position += len(data)

@@ -7,9 +7,9 @@ from typing import TextIO
 from django.db.models import F
 
 from messages_app import bodies, packs
-from messages_app.history_selectors import read_following_moves
 from messages_app.models import Message, Revision
 from messages_app.operations.common import CHUNK, Progress, no_progress
+from messages_app.selectors import read_following_moves
 
 
 def messages_export(*, out: TextIO, board_id: int | None = None, progress: Progress = no_progress) -> int:
@@ -43,7 +43,6 @@ def messages_export(*, out: TextIO, board_id: int | None = None, progress: Progr
             Revision.objects.filter(message_id__in=[m["id"] for m in messages])
             .order_by("message_id", "version")
             .values(
-                "id",
                 "message_id",
                 "version",
                 "subject",
@@ -104,7 +103,7 @@ def _exported_body(message_id: int, revision: dict) -> str:
         pack_length=revision["pack_length"] or 0,
     )
     try:
-        data = read_following_moves(bodies.version_read_bytes, location, revision["id"])
+        data = read_following_moves(bodies.version_read_bytes, location, message_id, revision["version"])
     except FileNotFoundError:
         raise ExportFailed(f"{where} is missing; verify_storage lists every damaged file") from None
     except packs.PackDamaged as error:

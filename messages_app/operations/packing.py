@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from messages_app import bodies, packs
@@ -28,8 +28,10 @@ from messages_app.operations.common import CHUNK, Progress, no_progress
 # pointing a pack's versions at it is short (on SQLite a save waits for it).
 PACK_TARGET_BYTES = 8 << 20
 PACK_MAX_VERSIONS = 5_000
-# A pack whose live versions fall below this share of those written is rewritten.
-REPACK_BELOW = 0.5
+# A pack whose live versions fall below this share of those written is rewritten. At 1, any
+# version purge_deleted removed (or a run beside this one packed first) gets the pack
+# rewritten at the next run, so a purged message's text leaves the disk within a night.
+REPACK_BELOW = 1.0
 
 
 @dataclass(slots=True)
@@ -104,20 +106,27 @@ def _pack_loose(cutoff, report: PackReport, pool: ThreadPoolExecutor, dry_run: b
 
 
 def _loose_versions(cutoff) -> Iterator[_Version]:
-    """Yield the versions in files of their own, not current, saved before the cutoff, by message and version.
+    """Yield the versions in files of their own that stopped being current before the cutoff.
 
-    Messages a batch at a time by primary key, then their loose versions through the index of
-    loose versions in keyset pages: whatever plan a database picks, a query takes in the rows
-    of one batch of messages, never every loose version (a run after a crash, or the next
-    night's, reads the current versions and what is left, not the millions packed).
+    A version stopped being current when the next one was saved: a version saved long ago but
+    replaced a moment ago is still what readers who read the message a moment ago will open.
+    Messages are walked a batch at a time by primary key, then their loose versions through
+    the index of loose versions in keyset pages: whatever plan a database picks, a query takes
+    in the rows of one batch of messages, never every loose version (a run after a crash, or
+    the next night's, reads the current versions and what is left, not the millions packed).
     """
-    loose = Revision.objects.filter(pack__isnull=True, created_at__lt=cutoff).order_by("message_id", "version")
+    replaced_before_cutoff = Revision.objects.filter(
+        message_id=OuterRef("message_id"), version=OuterRef("version") + 1, created_at__lt=cutoff
+    )
+    loose = (
+        Revision.objects.filter(pack__isnull=True)
+        .filter(Exists(replaced_before_cutoff))
+        .order_by("message_id", "version")
+    )
     fields = ("id", "message_id", "version", "body_key", "size", "sha256")
     walked = 0
-    while batch := list(Message.objects.filter(id__gt=walked).order_by("id").values_list("id", "version")[:CHUNK]):
-        # A version below the current one never becomes current again (a revert saves a new
-        # version), so a snapshot of the current versions is safe however long the batch takes.
-        current, highest = dict(batch), batch[-1][0]
+    while batch := list(Message.objects.filter(id__gt=walked).order_by("id").values_list("id", flat=True)[:CHUNK]):
+        highest = batch[-1]
         message_id, version = walked, 0
         while True:
             rows = []
@@ -130,8 +139,7 @@ def _loose_versions(cutoff) -> Iterator[_Version]:
             if not rows:
                 break
             for row in rows:
-                if row[2] < current[row[1]]:
-                    yield _Version(*row, pack_id=None)
+                yield _Version(*row, pack_id=None)
             message_id, version = rows[-1][1], rows[-1][2]
         walked = highest
 
@@ -200,8 +208,9 @@ def _point_at_pack(stored: bodies.StoredBody, batch: _Batch) -> tuple[list[_Vers
         # Locked and re-checked: a purge may have removed some, or a run beside this one
         # packed them. Only rows still where the batch read them move.
         still_there = []
-        for ids in itertools.batched(ranges, CHUNK):
-            rows = Revision.objects.filter(id__in=ids).select_for_update().values_list("id", "pack_id")
+        # In id order, as every packer and purge locks them: two never wait on each other in a circle.
+        for ids in itertools.batched(sorted(ranges), CHUNK):
+            rows = Revision.objects.filter(id__in=ids).order_by("id").select_for_update().values_list("id", "pack_id")
             still_there += [revision_id for revision_id, pack_id in rows if pack_id == ranges[revision_id][0].pack_id]
         if not still_there:
             return [], []

@@ -96,7 +96,8 @@ def storage_verify(
         if listed is None:
             revision_id, key, _, _ = revision
             report.revisions += 1
-            report.findings.append(StorageFinding("missing", key, "no file for this revision", revision_id))
+            if _still_in_its_file(revision_id):
+                report.findings.append(StorageFinding("missing", key, "no file for this revision", revision_id))
             progress(1)
         elif revision is None:
             report.files += 1
@@ -136,6 +137,8 @@ def _check_pack(pack: tuple[int, str, int, str], listed, checksums: bool, findin
         .order_by("pack_offset")
         .values_list("id", "body_key", "sha256", "pack_offset", "pack_length")
     )
+    if (not versions or listed is None) and not Pack.objects.filter(pk=pack_id).exists():
+        return 0  # retired by pack_revisions since the packs were read
     if not versions:
         findings.append(StorageFinding("unused", key, "no version points into this pack", pack_id=pack_id))
     if listed is None:
@@ -148,7 +151,13 @@ def _check_pack(pack: tuple[int, str, int, str], listed, checksums: bool, findin
         )
     if not checksums:
         return len(versions)
-    data = bodies.pack_read(key)
+    try:
+        data = bodies.pack_read(key)
+    except FileNotFoundError:
+        if Pack.objects.filter(pk=pack_id).exists():
+            detail = f"the pack is missing: {len(versions)} versions cannot be read"
+            findings.append(StorageFinding("missing", key, detail, pack_id=pack_id))
+        return len(versions)
     if hashlib.sha256(data).hexdigest() != sha256:
         detail = f"the pack's sha256 differs from the recorded {sha256}"
         findings.append(StorageFinding("pack", key, detail, pack_id=pack_id))
@@ -180,7 +189,12 @@ def _check_file(revision_id: int, key: str, size: int, sha256: str, listed_size:
         )
         return
     if checksums:
-        actual = hashlib.sha256(bodies.body_read_bytes(key)).hexdigest()
+        try:
+            actual = hashlib.sha256(bodies.body_read_bytes(key)).hexdigest()
+        except FileNotFoundError:
+            if _still_in_its_file(revision_id):
+                yield StorageFinding("missing", key, "no file for this revision", revision_id)
+            return
         if actual != sha256:
             yield StorageFinding(
                 "checksum",
@@ -190,6 +204,12 @@ def _check_file(revision_id: int, key: str, size: int, sha256: str, listed_size:
                 actual_size=listed_size,
                 actual_sha256=actual,
             )
+
+
+def _still_in_its_file(revision_id: int) -> bool:
+    # The rows and the listing are read over minutes: pack_revisions may have packed the
+    # version (and deleted its file), or purge_deleted removed it, since its row was read.
+    return Revision.objects.filter(pk=revision_id, pack__isnull=True).exists()
 
 
 def _messages_not_at_their_current_revision() -> Iterator[StorageFinding]:

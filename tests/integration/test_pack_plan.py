@@ -13,7 +13,7 @@ from tests.integration.test_query_counts import captured_sql, reset_statistics
 
 pytestmark = pytest.mark.django_db
 
-MESSAGES = 3_000
+MESSAGES = 3_000  # three batches of CHUNK
 
 
 def plan_steps(sql: str) -> list[str]:
@@ -34,7 +34,7 @@ def plan_steps(sql: str) -> list[str]:
 
 @pytest.fixture
 def mostly_packed(alice):
-    """Every message in three versions, the two old ones packed: what a board looks like after a run."""
+    """Every message in three versions: the first packed, the second waiting for a run, the third current."""
     ids = insert_message_rows(alice, MESSAGES)
     Message.objects.update(version=3)
     pack = Pack.objects.create(key="packs/x.pack", size=1, sha256="0" * 64, versions=2 * MESSAGES)
@@ -49,7 +49,7 @@ def mostly_packed(alice):
                 sha256="0" * 64,
                 author=alice,
                 created_at=timezone.now(),
-                **({"pack": pack, "pack_offset": 0, "pack_length": 1} if version < 3 else {}),
+                **({"pack": pack, "pack_offset": 0, "pack_length": 1} if version == 1 else {}),
             )
             for message_id in ids
             for version in (1, 2, 3)
@@ -60,8 +60,10 @@ def mostly_packed(alice):
 
 
 def test_the_walk_reads_a_batch_of_messages_then_their_loose_versions_through_its_index(mostly_packed):
-    statements = captured_sql(lambda: list(_loose_versions(timezone.now())))
-    # Three batches of messages, each: the batch, a full page of loose versions (the current
+    walked = []
+    statements = captured_sql(lambda: walked.extend(_loose_versions(timezone.now())))
+    assert sorted(version.version for version in walked) == [2] * MESSAGES
+    # Three batches of messages, each: the batch, a full page of versions to pack (the second
     # ones), the rest of its last message and the rest of the batch (both empty); then the batch
     # that finds no message. Every query is bounded by a batch.
     assert len(statements) == 3 * 4 + 1

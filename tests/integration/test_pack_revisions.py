@@ -11,7 +11,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from messages_app import bodies, editing, history_selectors, packs, services
+from messages_app import bodies, editing, history_selectors, packs, selectors, services
 from messages_app.models import Message, Pack, Revision
 
 pytestmark = [pytest.mark.django_db, pytest.mark.both_storages]
@@ -149,11 +149,37 @@ def test_versions_younger_than_older_than_stay_in_their_files(histories, run_com
     Revision.objects.filter(message_id=first, version__lte=3).update(created_at=timezone.now() - timedelta(days=2))
     result = run_command("pack_revisions", "--older-than", "1d")
     assert result.code == 0, result
+    # Version 3 was saved two days ago but replaced just now: it stays in its file a day more.
     assert set(Revision.objects.filter(pack__isnull=False).values_list("message_id", "version")) == {
         (first, 1),
         (first, 2),
-        (first, 3),
     }
+
+
+def test_a_reader_holding_the_message_from_before_a_save_reads_its_version_once_packed(histories, alice, run_command):
+    second = histories[1]
+    held = selectors.message_get(message_id=second)
+    expected = selectors.message_body(held)
+    edit(second, alice, "a newer version\n")
+    pack_all(run_command)
+    assert Revision.objects.get(message_id=second, version=held.version).pack_id is not None
+    bodies.body_uncache(held.body_key)
+    assert selectors.message_body(held) == expected
+
+
+def test_purging_one_message_gets_its_pack_rewritten_without_its_versions_at_the_next_run(
+    histories, alice, run_command
+):
+    first = histories[0]
+    pack_all(run_command)
+    services.message_delete(message_id=first, user=alice)
+    Message.objects.filter(pk=first).update(deleted_at=timezone.now() - timedelta(days=60))
+    assert run_command("purge_deleted", "--older-than", "30d").code == 0
+    result = pack_all(run_command)
+    assert "retired 1 packs" in result.out
+    pack = Pack.objects.get()
+    # Only the live versions were written into the new pack: the purged text is gone from disk.
+    assert pack.versions == Revision.objects.filter(pack=pack).count() == 3
 
 
 def test_a_dry_run_says_what_would_be_packed_and_changes_nothing(histories, body_storage, run_command):

@@ -293,3 +293,23 @@ def test_batched_durability_syncs_what_was_written_even_when_the_batch_fails(bod
         bodies.body_save(message_id=19, version=1, data=b"written before the failure")
         raise RuntimeError("the batch failed")
     assert syncs == [True]
+
+
+@both_storages
+def test_an_opened_body_tells_its_size_and_reads_a_range_from_either_end(body_storage):
+    stored = bodies.body_save(message_id=1, version=1, data=b"0123456789")
+    with storages["messages"].open(stored.key, "rb") as opened:
+        assert opened.size == 10
+        opened.seek(-3, os.SEEK_END)
+        assert opened.read() == b"789"
+        opened.seek(2)
+        assert opened.read(3) == b"234"
+        assert opened.tell() == 5
+        opened.seek(20)
+        assert opened.read(5) == b""
+
+
+@both_storages
+def test_reading_a_missing_body_is_file_not_found_on_every_storage(body_storage):
+    with pytest.raises(FileNotFoundError), storages["messages"].open("messages/00/1-00000001-none.txt") as opened:
+        opened.read()

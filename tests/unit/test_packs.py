@@ -144,3 +144,18 @@ def test_a_damaged_range_raises_pack_damaged_never_another_error(damage, data):
     # A flipped byte inside compressed text may still decode: the sha256 check catches it.
     assert damage == "flipped byte"
     assert sha(text) != sha(edits_of(PROSE, 3)[-1])
+
+
+def test_a_range_of_records_claiming_huge_texts_is_refused_before_they_are_decoded():
+    zeros = packs._compress(bytes(15 << 20))
+    record = bytes((packs.FULL, 0)) + packs._varint(15 << 20) + packs._varint(len(zeros)) + zeros
+    with pytest.raises(packs.PackDamaged, match="more records or text than a segment holds"):
+        packs.version_decode(record * 20)
+
+
+def test_a_range_of_more_records_than_a_segment_holds_is_refused():
+    record = bytes((packs.SAME, 0)) + packs._varint(0) + packs._varint(0)
+    first = bytes((packs.FULL, 0)) + packs._varint(0) + packs._varint(0)
+    with pytest.raises(packs.PackDamaged, match="more records"):
+        packs.version_decode(first + record * packs.SEGMENT_RECORDS)
+    assert packs.version_decode(first + record * (packs.SEGMENT_RECORDS - 1)) == b""
