@@ -100,11 +100,7 @@ def storage_verify(
                 report.findings.append(StorageFinding("missing", key, "no file for this revision", revision_id))
             progress(1)
         elif revision is None:
-            report.files += 1
-            if now - listed.modified_at < orphan_grace_seconds:
-                report.young_files += 1
-            else:
-                report.findings.append(StorageFinding("orphan", listed.key, "no revision points to this file"))
+            _unclaimed(report, listed, now - orphan_grace_seconds, "no revision points to this file")
         else:
             revision_id, key, size, sha256 = revision
             report.revisions += 1
@@ -113,12 +109,8 @@ def storage_verify(
             progress(1)
     for pack, listed in _merged_by_key(_packs_in_key_order(), bodies.pack_listing()):
         if pack is None:
-            report.files += 1
-            if now - listed.modified_at < orphan_grace_seconds:
-                # A pack still being written, or written and not yet pointed at.
-                report.young_files += 1
-            else:
-                report.findings.append(StorageFinding("orphan", listed.key, "a pack no version points into"))
+            # A young one may still be written, or written and not yet pointed at.
+            _unclaimed(report, listed, now - orphan_grace_seconds, "a pack no version points into")
             continue
         report.packs += 1
         report.files += listed is not None
@@ -127,6 +119,15 @@ def storage_verify(
         progress(checked)
     report.findings.extend(_messages_not_at_their_current_revision())
     return report
+
+
+def _unclaimed(report: StorageReport, listed: bodies.ListedBody, grace_ends: float, detail: str) -> None:
+    """Count a file no row points to: an orphan, unless younger than the grace (a write in flight)."""
+    report.files += 1
+    if listed.modified_at > grace_ends:
+        report.young_files += 1
+    else:
+        report.findings.append(StorageFinding("orphan", listed.key, detail))
 
 
 def _check_pack(pack: tuple[int, str, int, str], listed, checksums: bool, findings: list[StorageFinding]) -> int:

@@ -1,17 +1,13 @@
 """pack_revisions killed for real (SIGKILL) at each of its steps: every version stays readable."""
 
-import signal
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from messages_app import bodies, editing, history_selectors
 from messages_app.models import Message, Pack, Revision
+from tests.support.processes import killed_when_reached
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.both_storages, pytest.mark.django_db(transaction=True)]
 
 # Packs in another process, stopping it for good right after the step named on the command
@@ -84,19 +80,7 @@ def every_version_reads_back(message_id: int) -> None:
 
 
 def pack_killed_after(step: str, board_env) -> str:
-    child = subprocess.Popen(
-        [sys.executable, "-c", PACK_THEN_HANG, step], cwd=ROOT, env=board_env, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        line = child.stdout.readline()
-        assert line.startswith("REACHED "), line
-        child.send_signal(signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.stdout.close()
-    return line.split()[1]
+    return killed_when_reached(PACK_THEN_HANG, [step], board_env, "REACHED")[0]
 
 
 def test_killed_after_writing_the_pack_leaves_every_version_in_its_file_and_one_orphan_pack(

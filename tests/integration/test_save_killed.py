@@ -1,11 +1,7 @@
 """A save killed for real (SIGKILL) between writing its file and committing its row."""
 
 import io
-import signal
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -13,8 +9,7 @@ from django.core.management.base import CommandError
 
 from messages_app import selectors
 from messages_app.models import Revision
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.processes import killed_when_reached
 
 # Runs a real save in another process, stopping it for good right after the body file is
 # durable and before the database transaction that would publish it.
@@ -46,23 +41,7 @@ SAVE_THEN_HANG = textwrap.dedent(
 @pytest.mark.django_db(transaction=True)
 def test_save_killed_between_file_and_commit_leaves_old_version_and_one_orphan(make_message, body_storage, board_env):
     message = make_message(body="the old version\n")
-    child = subprocess.Popen(
-        [sys.executable, "-c", SAVE_THEN_HANG, str(message.pk), "alice"],
-        cwd=ROOT,
-        env=board_env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = child.stdout.readline()
-        assert line.startswith("WRITTEN "), line
-        written_key = line.split()[1]
-        child.send_signal(signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.stdout.close()
+    (written_key,) = killed_when_reached(SAVE_THEN_HANG, [str(message.pk), "alice"], board_env, "WRITTEN")
 
     assert written_key in body_storage.stored_keys()
     current = selectors.message_get(message_id=message.pk)
