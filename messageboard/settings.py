@@ -298,6 +298,8 @@ MESSAGEBOARD_RATE_LEASES = env_rate("MESSAGEBOARD_RATE_LEASES", "20/minute;200/h
 MESSAGEBOARD_RATE_DRAFTS = env_rate("MESSAGEBOARD_RATE_DRAFTS", "30/minute;600/hour")
 # A merge costs up to a diff's bounded work (benchmarks/merge.py): limited like diffs, per user.
 MESSAGEBOARD_RATE_MERGES = env_rate("MESSAGEBOARD_RATE_MERGES", "30/minute;300/hour")
+# Markdown previews per user: the editor asks one half a second after typing stops.
+MESSAGEBOARD_RATE_PREVIEWS = env_rate("MESSAGEBOARD_RATE_PREVIEWS", "60/minute;1200/hour")
 # Shared by every process and app server through Redis; on the embedded default, per process.
 MESSAGEBOARD_RATE_STORAGE = env_str("MESSAGEBOARD_RATE_STORAGE", REDIS_URL or "memory://")
 MESSAGEBOARD_RATE_KEY_PREFIX = env_str("MESSAGEBOARD_RATE_KEY_PREFIX", "messageboard-limits")
@@ -315,11 +317,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, MESSAGEBOARD_MAX_BODY_BYTES * 6 + 6
 # No page takes files: a file part is refused (400) before it is read, whatever its size.
 DATA_UPLOAD_MAX_NUMBER_FILES = 0
 
+# Markdown images from other sites are shown as links unless this allows loading them (each
+# load tells that site who reads the message, and when).
+MESSAGEBOARD_MARKDOWN_IMAGES = env_bool("MESSAGEBOARD_MARKDOWN_IMAGES", False)
+
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],
     "style-src": [CSP.SELF],
-    "img-src": [CSP.SELF, "data:"],
+    "img-src": [CSP.SELF, "data:", *(["https:"] if MESSAGEBOARD_MARKDOWN_IMAGES else [])],
     "connect-src": [CSP.SELF],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],

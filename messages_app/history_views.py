@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from messages_app import editing, history_selectors, permissions, ratelimits, selectors
+from messages_app import editing, history_selectors, markup, permissions, ratelimits, selectors
 from messages_app.errors import (
     AlreadyCurrent,
     InvalidInput,
@@ -49,7 +49,7 @@ def revision_detail(request: HttpRequest, message_id: int, version: int) -> Http
 
 def _revision_page(request: HttpRequest, message_id: int, version: int, *, notice: str = "", status: int = 200):
     revision = history_selectors.revision_get(message_id=message_id, version=version, viewer=request.user)
-    body = history_selectors.revision_body(revision)
+    body = markup.version_html(revision.body_key, history_selectors.revision_body(revision))
     context = {
         "message_id": message_id,
         "revision": revision,

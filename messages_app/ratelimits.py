@@ -62,6 +62,7 @@ LIMITS: dict[str, Limit] = {
     ),
     "merge_user": Limit("MESSAGEBOARD_RATE_MERGES", "You are asking for merges faster than this board allows."),
     "draft_user": Limit("MESSAGEBOARD_RATE_DRAFTS", "You are saving drafts faster than this board allows."),
+    "preview_user": Limit("MESSAGEBOARD_RATE_PREVIEWS", "You are asking for previews faster than this board allows."),
 }
 
 _limiter: MovingWindowRateLimiter | None = None

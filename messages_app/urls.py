@@ -7,6 +7,7 @@ app_name = "messages_app"
 urlpatterns = [
     path("", views.message_list, name="message-list"),
     path("new/", views.message_create, name="message-create"),
+    path("preview/", views.markdown_preview, name="markdown-preview"),
     path("<int:message_id>/", views.message_detail, name="message-detail"),
     path("<int:message_id>/changes/", views.message_changes, name="message-changes"),
     path("<int:message_id>/edit/", edit_views.message_edit, name="message-edit"),

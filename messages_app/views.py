@@ -14,9 +14,10 @@ from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from messages_app import boards, pagecache, permissions, ratelimits, selectors, services
+from messages_app import boards, markup, pagecache, permissions, ratelimits, selectors, services
 from messages_app.errors import (
     BoardNotFound,
+    BodyTooLarge,
     DomainError,
     InvalidInput,
     LeaseHeld,
@@ -220,7 +221,7 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     }
 
     def article_html() -> str:
-        body = selectors.message_body(message)
+        body = markup.version_html(message.body_key, selectors.message_body(message))
         context = {"message": message, "body": body, "changes_poll_seconds": settings.MESSAGEBOARD_CHANGES_POLL_SECONDS}
         return render_to_string(ARTICLE_TEMPLATE, {**context, **buttons})
 
@@ -270,6 +271,23 @@ def board_page(request: HttpRequest, *, title: str, content: str) -> HttpRespons
         return render(request, "base.html", context)
     key = (title, content, request.get_full_path())
     return HttpResponse(pagecache.visitor_page(key, lambda: render_to_string("base.html", context, request)))
+
+
+@login_required
+@require_POST
+def markdown_preview(request: HttpRequest) -> HttpResponse:
+    """Render the editor's text as its message page would show it (the form's Preview, asked by HTMX)."""
+    text = request.POST.get("body", "")
+    status = 200
+    try:
+        ratelimits.limit_user("preview_user", request.user)
+        if len(text.encode()) > settings.MESSAGEBOARD_MAX_BODY_BYTES:
+            raise BodyTooLarge(settings.MESSAGEBOARD_MAX_BODY_BYTES)
+        context = {"html": markup.render_markdown(text) if text.strip() else ""}
+    except (RateLimited, BodyTooLarge) as refused:
+        status = 429 if isinstance(refused, RateLimited) else 413
+        context = {"refusal": refused.detail}
+    return render(request, "messages_app/markdown_preview.html", context, status=status)
 
 
 @login_required

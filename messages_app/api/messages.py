@@ -1,11 +1,13 @@
 """Messages: list, post, read, edit, delete and restore; moderators protect them."""
 
+from typing import Literal
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Header, Path, Query, Router, Status
 
-from messages_app import editing, permissions, ratelimits, selectors, services
+from messages_app import editing, markup, permissions, ratelimits, selectors, services
 from messages_app.api.auth import reader
 from messages_app.api.http import (
     MAX_ID,
@@ -36,6 +38,7 @@ from messages_app.api.schemas import (
     MessageIn,
     MessageOut,
     MessagePageOut,
+    MessageReadOut,
 )
 
 router = Router()
@@ -97,9 +100,10 @@ def message_create(request: HttpRequest, message: MessageIn, response: HttpRespo
 
 @router.get(
     "/messages/{int:message_id}",
-    response={200: MessageOut, 304: None, **READ_ERRORS},
+    response={200: MessageReadOut, 304: None, **READ_ERRORS},
     operation_id="message_get",
     auth=None,
+    exclude_unset=True,
     tags=["messages"],
     summary="Read a message",
     openapi_extra={"responses": {200: {"headers": ETAG}, 304: {"headers": ETAG}}},
@@ -109,11 +113,15 @@ def message_get(
     response: HttpResponse,
     message_id: int = Path(..., ge=1, le=MAX_ID),
     if_none_match: str = Header(None, alias="If-None-Match"),
+    render: Literal["html"] | None = Query(None, description="`html`: add the body rendered as sanitised HTML"),
 ):
     message = selectors.message_get(message_id=message_id, viewer=reader(request))
     if none_match(if_none_match, message.version):
         return not_modified(message.version)
-    return message_full(message, response)
+    full = message_full(message, response)
+    if render == "html":
+        full["html"] = str(markup.version_html(message.body_key, full["body"]))
+    return full
 
 
 @router.get(

@@ -44,6 +44,11 @@ class MessageOut(MessageSummaryOut):
     body: str
 
 
+class MessageReadOut(MessageOut):
+    # Only with ?render=html: the body as sanitised HTML (messages_app/markup.py).
+    html: str | None = None
+
+
 class MessagePageOut(Schema):
     items: list[MessageSummaryOut]
     next_cursor: str | None

@@ -194,7 +194,9 @@ def test_save_publishes_a_version_releases_the_lease_and_shows_it_in_history(ali
     assert response["Location"] == f"/messages/{message.pk}/"
     detail = html(alice_client.get(response["Location"]))
     assert "Saved: this is now version 2." in detail
-    assert "new\nbody" in detail  # the browser's CRLF is stored as LF
+    assert "new<br>\nbody" in detail
+    # The browser's CRLF is stored as LF.
+    assert selectors.message_body(selectors.message_get(message_id=message.pk)) == "new\nbody"
     assert not EditLease.objects.exists()
     history = html(bob_client.get(f"/messages/{message.pk}/history/"))
     assert '/history/2/">2</a>' in history
