@@ -41,9 +41,24 @@ def _image_as_link(self, tokens, index, options, env) -> str:
 _PARSER.add_render_rule("image", _image_as_link)
 
 
+# Markdown is rendered up to this size; a longer body is shown as plain text with its line
+# breaks. markdown-it-py works in time that grows with the text, and faster than linearly on
+# some shapes: at 256 KiB a wide table took 2.8 s and prose 0.5 s (benchmarks/markdown.py).
+MARKDOWN_MAX_BYTES = 32 * 1024
+# A link label is looked for from every "[" to its "]": a text of unclosed brackets costs the
+# square of its length (256 KiB of "![" took 30 s). With more brackets than any message
+# needs, links and images are left as typed, and the cost stays linear.
+MAX_BRACKETS = 1000
+
+_PLAIN_LINKS = MarkdownIt("js-default", {"breaks": True}).disable(["link", "image"])
+
+
 def render_markdown(text: str) -> SafeString:
-    """Return a body's text as sanitised HTML."""
-    html = _PARSER.render(text)
+    """Return a body's text as sanitised HTML, in bounded time whatever the text."""
+    if len(text.encode()) > MARKDOWN_MAX_BYTES:
+        return mark_safe(f'<p class="plain">{escape(text).replace(chr(10), "<br>" + chr(10))}</p>\n')
+    parser = _PARSER if text.count("[") <= MAX_BRACKETS else _PLAIN_LINKS
+    html = parser.render(text)
     return mark_safe(
         nh3.clean(
             html,

@@ -163,3 +163,18 @@ def test_a_versions_html_is_kept_by_its_key_and_never_rendered_twice(monkeypatch
     second = markup.version_html("messages/aa/1-00000001-x.txt", "*hi*")
     assert first == second == "<p><em>hi</em></p>\n"
     assert calls == ["*hi*"]
+
+
+def test_a_body_over_the_markdown_limit_is_shown_as_plain_text_with_its_line_breaks():
+    text = "**not bold** <b>x</b>\nsecond line\n" + "x" * markup.MARKDOWN_MAX_BYTES
+    rendered = markup.render_markdown(text)
+    assert rendered.startswith('<p class="plain">**not bold** &lt;b&gt;x&lt;/b&gt;<br>\nsecond line<br>\n')
+    assert executable_parts(rendered) == []
+
+
+def test_a_text_of_more_brackets_than_any_message_needs_keeps_its_links_as_typed():
+    few = markup.render_markdown("[a](https://example.com) " + "[" * 10)
+    assert '<a href="https://example.com"' in few
+    many = markup.render_markdown("[a](https://example.com) " + "[" * markup.MAX_BRACKETS)
+    assert "<a " not in many
+    assert "[a](https://example.com)" in many
