@@ -340,4 +340,13 @@
   }
   document.addEventListener("htmx:afterSettle", function (event) { openEditorOnYourTurn(event.detail.elt); });
   document.addEventListener("DOMContentLoaded", function () { openEditorOnYourTurn(null); });
+
+  // The Preview asks the server only while it is open: typing with it closed costs nothing.
+  // (htmx's own event filters would need eval, which the page's CSP forbids.)
+  document.addEventListener("input", function (event) {
+    var preview = document.getElementById(event.target.id + "-preview");
+    if (preview && preview.closest("details").open) {
+      preview.dispatchEvent(new CustomEvent("preview-text-changed"));
+    }
+  });
 })();

@@ -43,3 +43,14 @@ def test_the_preview_shows_the_text_as_the_message_page_will(open_page, alice, m
     expect(preview).to_contain_text("<script>alert(1)</script>")
     page.locator("#id_body").fill("now _changed_")
     expect(preview.locator("em")).to_have_text("changed")
+
+
+def test_typing_with_the_preview_closed_asks_the_server_nothing(open_page, alice, make_message):
+    make_message()
+    page = open_page(alice)
+    page.goto("/messages/new/")
+    asked = []
+    page.on("request", lambda request: asked.append(request.url) if "/preview/" in request.url else None)
+    page.locator("#id_body").fill("typed with the preview closed")
+    page.wait_for_timeout(900)
+    assert asked == []
