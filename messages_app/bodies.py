@@ -74,12 +74,8 @@ def body_read_bytes(key: str, storage: Storage | None = None) -> bytes:
 
 
 def body_read(key: str) -> str:
-    """Return a body's text, from the cache when it is there."""
-    text = body_cached(key)
-    if text is None:
-        text = body_read_bytes(key).decode("utf-8")
-        _cache_set(key, text)
-    return text
+    """Return the text of the file at ``key``, from the cache when it is there (version_read for any version)."""
+    return version_read(VersionLocation(key=key, sha256=""))
 
 
 def body_cached(key: str) -> str | None:

@@ -48,3 +48,17 @@ def test_an_old_versions_page_shows_it_as_markdown(make_message, alice, client):
     )
     page = client.get(reverse("messages_app:revision-detail", args=[message.pk, 1])).content.decode()
     assert "<em>first</em>" in page
+
+
+def test_asking_for_the_html_of_a_message_on_a_private_board_is_404_before_anything_is_rendered(
+    make_message, client, monkeypatch
+):
+    from messages_app import boards, markup
+
+    private = boards.board_create(slug="team", name="Team", private=True)
+    message = make_message(body="*secret*")
+    Message.objects.filter(pk=message.pk).update(board=private)
+    rendered = []
+    monkeypatch.setattr(markup, "render_markdown", lambda text: rendered.append(text))
+    assert client.get(f"/api/messages/{message.pk}?render=html").status_code == 404
+    assert rendered == []
