@@ -6,6 +6,7 @@ reported a Content Security Policy violation or a JavaScript error.
 """
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from django.core.signals import request_finished, request_started
 from django.test import Client
 from playwright.sync_api import Browser, BrowserContext, Page
 
@@ -46,12 +48,49 @@ def short_poll(monkeypatch):
     monkeypatch.setattr(edit_views, "WAIT_POLL_SECONDS", 1)
 
 
+class RequestsInFlight:
+    """Count the live server's requests, so a test ends only once the server is quiet.
+
+    Closing a page fires its last requests (the lease release beacon, a draft's autosave). One
+    still running when the test's database flush starts holds row locks the flush's TRUNCATE
+    must wait for, and PostgreSQL may break the pair as a deadlock, failing the flush and
+    leaving the rows to the next test.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._last_change = time.monotonic()
+
+    def started(self, **kwargs) -> None:
+        with self._lock:
+            self._running += 1
+            self._last_change = time.monotonic()
+
+    def finished(self, **kwargs) -> None:
+        with self._lock:
+            self._running = max(0, self._running - 1)
+            self._last_change = time.monotonic()
+
+    def wait_until_quiet(self, *, quiet: float = 0.3, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._running == 0 and time.monotonic() - self._last_change >= quiet:
+                    return True
+            time.sleep(0.05)
+        return False
+
+
 @pytest.fixture
 def open_page(browser: Browser, live_server) -> Callable[..., Page]:
     """Open a page in a new browser context, logged in as ``user`` (or anonymous).
 
     ``context=`` opens another tab in an existing context (the same person, a second tab).
     """
+    in_flight = RequestsInFlight()
+    request_started.connect(in_flight.started, weak=False)
+    request_finished.connect(in_flight.finished, weak=False)
     contexts: list[BrowserContext] = []
     logs: list[PageLog] = []
 
@@ -78,6 +117,10 @@ def open_page(browser: Browser, live_server) -> Callable[..., Page]:
     yield open_
     for context in contexts:
         context.close()
+    quiet = in_flight.wait_until_quiet()
+    request_started.disconnect(in_flight.started)
+    request_finished.disconnect(in_flight.finished)
+    assert quiet, "the live server was still answering the pages' requests 10 s after they closed"
     for log in logs:
         assert not log.foreign_requests(live_server.url), "requests left the board"
         assert not log.csp_violations(), "Content Security Policy violations"
