@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from messages_app import views
+from messages_app import search_views, views
 from messages_app.api import api_urls, unknown_route
 
 urlpatterns = [
     path("", views.board_index, name="board-index"),
     path("messages/", include("messages_app.urls")),
     path("b/<slug:slug>/", views.board_messages, name="board-messages"),
+    path("search/", search_views.search_page, name="search"),
     path("accounts/", include("messages_app.account_urls")),
     path("admin/", admin.site.urls),
     path("api/", api_urls()),

@@ -17,6 +17,7 @@ SITE_URL_NAMES = {
     "logout": "logout",
     "signup": "signup",
     "account": "account",
+    "search": "search",
 }
 # Scripts come from our own origin, which the content security policy allows: no nonce, so
 # the tags are the same on every page and are written once per process.

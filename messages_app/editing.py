@@ -124,6 +124,7 @@ def message_edit_save(
         user=user,
         subject=subject,
         stored=stored,
+        text=body,
         now=now,
     )
     published = block_done = False

@@ -56,6 +56,13 @@ class InvalidInput(DomainError):
         self.field = field
 
 
+class InvalidSearch(InvalidInput):
+    """A search query that cannot be asked: empty, only punctuation, or too long."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="q")
+
+
 class BodyTooLarge(InvalidInput):
     def __init__(self, limit: int) -> None:
         super().__init__(f"The body is larger than the limit of {limit:,} bytes.", field="body")
@@ -190,6 +197,8 @@ def wait_in_words(seconds: int) -> str:
     return f"about {-(-minutes // 60)} hours"
 
 
+SEARCH_EMPTY = "Type a word to search for."
+SEARCH_TOO_LONG = "A search may be at most {limit} characters long."
 SUBJECT_EMPTY = "The subject must not be empty."
 SUBJECT_TOO_LONG = "The subject must be at most 200 characters."
 BODY_EMPTY = "The body must not be empty."

@@ -351,3 +351,20 @@ class ListGeneration(models.Model):
 
     def __str__(self) -> str:
         return f"list generation {self.value}"
+
+
+class SearchDocument(models.Model):
+    """A message's current subject and text as the full-text index reads them (search.py).
+
+    The index itself is the database's: on PostgreSQL a generated ``vector`` column (tsvector)
+    under a GIN index, on SQLite an FTS5 table kept in step by triggers (migration 0014). The
+    row carries the version it holds, so a late writer never puts an older text back.
+    """
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    version = models.PositiveIntegerField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+
+    def __str__(self) -> str:
+        return f"search text of #{self.message_id} v{self.version}"

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import NotSupportedError, connection, transaction
 from django.utils.dateparse import parse_datetime
 
-from messages_app import pagecache
+from messages_app import pagecache, search
 from messages_app.bodies import StoredBody
 from messages_app.models import AccessGeneration, Draft, EditLease, LeaseEvent, LeaseWaiter, Message, Revision
 
@@ -437,6 +437,7 @@ def save_publish(
     user,
     subject: str | None,
     stored: StoredBody,
+    text: str,
     now: datetime,
     protected: bool,
 ) -> str | None:
@@ -469,6 +470,7 @@ def save_publish(
             f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             [message_id, base_version + 1, row[0], stored.key, stored.size, stored.sha256, user.pk, at],
         )
+    search.document_put(message_id=message_id, version=base_version + 1, subject=row[0], body=text)
     pagecache.list_changed()
     return row[0]
 

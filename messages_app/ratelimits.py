@@ -63,6 +63,7 @@ LIMITS: dict[str, Limit] = {
     "merge_user": Limit("MESSAGEBOARD_RATE_MERGES", "You are asking for merges faster than this board allows."),
     "draft_user": Limit("MESSAGEBOARD_RATE_DRAFTS", "You are saving drafts faster than this board allows."),
     "preview_user": Limit("MESSAGEBOARD_RATE_PREVIEWS", "You are asking for previews faster than this board allows."),
+    "search_ip": Limit("MESSAGEBOARD_RATE_SEARCHES", "You are searching faster than this board allows."),
 }
 
 _limiter: MovingWindowRateLimiter | None = None

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from messages_app import boards, bodies, leases, pagecache, permissions, protocol_sql
+from messages_app import boards, bodies, leases, pagecache, permissions, protocol_sql, search
 from messages_app.errors import (
     BODY_EMPTY,
     NOT_TEXT,
@@ -104,6 +104,7 @@ def message_create(*, author, subject: str, body: str, board_slug: str | None = 
                 author=author,
                 created_at=now,
             )
+            search.document_put(message_id=message.pk, version=1, subject=subject, body=body)
             boards.counters_added(board_id=board.pk, message_id=message.pk)
             pagecache.list_changed()
             block_done = True

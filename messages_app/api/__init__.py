@@ -1,6 +1,6 @@
 """The JSON API of docs/API.md: HTTP in and out, every rule left to services and selectors.
 
-One django-ninja Router per resource (tokens.py, messages.py, leases.py, revisions.py, drafts.py); the
+One django-ninja Router per resource (tokens.py, messages.py, search.py, leases.py, revisions.py, drafts.py); the
 error bodies (errors.py), authentication (auth.py), schemas (schemas.py) and HTTP helpers
 (http.py) each have a module."""
 
@@ -19,6 +19,7 @@ from messages_app.api.errors import NO_METHOD, NO_ROUTE, error_response, registe
 from messages_app.api.leases import router as lease_router
 from messages_app.api.messages import router as message_router
 from messages_app.api.revisions import router as revision_router
+from messages_app.api.search import router as search_router
 from messages_app.api.tokens import router as token_router
 
 __all__ = ["api", "api_urls", "error_response", "unknown_route"]
@@ -40,7 +41,7 @@ api = NinjaAPI(
     docs=Swagger(),
 )
 register_error_handlers(api)
-for router in (token_router, board_router, message_router, lease_router, revision_router, draft_router):
+for router in (token_router, board_router, message_router, search_router, lease_router, revision_router, draft_router):
     api.add_router("", router)
 
 

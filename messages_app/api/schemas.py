@@ -54,6 +54,20 @@ class MessagePageOut(Schema):
     next_cursor: str | None
 
 
+class SearchHitOut(Schema):
+    id: int
+    subject: str
+    board: str = Field(description="The slug of the message's board.")
+    author: str
+    updated_at: datetime
+    snippet: str = Field(description="Text of the message around its matches, each match between [[ and ]].")
+
+
+class SearchPageOut(Schema):
+    items: list[SearchHitOut]
+    next_cursor: str | None
+
+
 class MessageIn(Schema):
     subject: str = Field(min_length=1, max_length=services.SUBJECT_MAX_LENGTH)
     body: str = Field(min_length=1)

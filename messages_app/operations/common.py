@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.color import no_style
 from django.db import connection
 
-from messages_app.models import Message, Revision
+from messages_app.models import Message, Revision, SearchDocument
 
 Progress = Callable[[int], object]
 # Rows read or written per round trip: memory stays flat however many there are.
@@ -51,4 +51,5 @@ def analyze_loaded() -> None:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {Message._meta.db_table}, {Revision._meta.db_table}")
+            tables = (Message, Revision, SearchDocument)
+            cursor.execute(f"ANALYZE {', '.join(model._meta.db_table for model in tables)}")

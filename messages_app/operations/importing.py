@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils.dateparse import parse_datetime
 
-from messages_app import boards, bodies, pagecache
+from messages_app import boards, bodies, pagecache, search
 from messages_app.errors import InvalidInput
 from messages_app.models import Board, Message, Revision
 from messages_app.operations.common import (
@@ -117,6 +117,12 @@ def _import_batch(batch: list[tuple[int, dict]], users: dict[str, int]) -> int:
             messages, revisions = _rows(parsed, keys, users, board_ids)
             Message.objects.bulk_create(messages, batch_size=CHUNK)
             Revision.objects.bulk_create(revisions, batch_size=CHUNK)
+            search.documents_put(
+                [
+                    (message.id, len(message.revisions), message.subject, message.revisions[-1].data.decode())
+                    for message in parsed
+                ]
+            )
             added: dict[int, tuple[int, int]] = {}
             for message in messages:
                 if message.deleted_at is None:

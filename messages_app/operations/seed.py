@@ -1,10 +1,12 @@
 """Seeding a board with realistic messages, in bulk, for trying and measuring it."""
 
+import random as random_module
+
 from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from messages_app import boards, bodies, pagecache
+from messages_app import boards, bodies, pagecache, search
 from messages_app.models import Board, BoardGrant, Message, Revision
 from messages_app.operations.common import Progress, analyze_loaded, ensure_users, no_progress, reset_sequences
 
@@ -20,7 +22,40 @@ WORDS = _SEED_VOCABULARY.split()
 def _seed_corpus(random, size: int = 1 << 20) -> str:
     # Words with a full stop after about one in twelve, and a line break after half of those.
     endings = random.choices(["", ".", ".\n"], weights=[92, 4, 4], k=size // 6)
-    return " ".join(word + ending for word, ending in zip(random.choices(WORDS, k=size // 6), endings, strict=True))
+    words = random.choices(WORDS, k=size // 6)
+    # One word in a hundred is one of a thousand rarer ones, as names and terms are in real
+    # text: search has rare words to find (benchmarks/search.py). Drawn from a generator of
+    # their own, so the rest of the seed stays as it was.
+    rare = random_module.Random(len(words))
+    for at in rare.sample(range(len(words)), k=len(words) // 100):
+        words[at] = RARE_WORDS[rare.randrange(len(RARE_WORDS))]
+    return " ".join(word + ending for word, ending in zip(words, endings, strict=True))
+
+
+def _rare_words(count: int = 1000) -> list[str]:
+    syllables = [
+        "ka",
+        "lo",
+        "mi",
+        "ru",
+        "sen",
+        "tor",
+        "vel",
+        "an",
+        "dri",
+        "pel",
+        "gos",
+        "un",
+        "brim",
+        "fal",
+        "zet",
+        "wo",
+    ]
+    picker = random_module.Random(16)
+    return sorted({"".join(picker.choices(syllables, k=3)) for _ in range(count * 2)})[:count]
+
+
+RARE_WORDS = _rare_words()
 
 
 def _seed_text(random, corpus: str, size: int) -> str:
@@ -70,8 +105,6 @@ def messages_seed(
     transaction. With ``board_count`` the messages are spread over that many boards
     (seed_boards); without, they go to the default board.
     """
-    import random as random_module
-
     random = random_module.Random(seed)
     corpus = _seed_corpus(random)
     names = [f"seed-user-{n}" for n in range(1, users + 1)]
@@ -86,7 +119,7 @@ def messages_seed(
             size = min(batch_size, count - created)
             with transaction.atomic():
                 first_id = _reserve_message_ids()
-                message_rows, revision_rows = [], []
+                message_rows, revision_rows, documents = [], [], []
                 added: dict[int, tuple[int, int]] = {}
                 for message_id in range(first_id, first_id + size):
                     now = connection.ops.adapt_datetimefield_value(timezone.now())
@@ -110,11 +143,13 @@ def messages_seed(
                             *(author_id, now, now, editor_id, False, board_id, False, False),
                         )
                     )
+                    documents.append((message_id, revisions, subject, text))
                     added[board_id] = (added.get(board_id, (0, 0))[0] + 1, message_id)
                 # Rows as tuples in one executemany per table: bulk_create built and compiled
                 # model instances at three times the cost of writing the files.
                 _insert_rows(Message, SEED_MESSAGE_FIELDS, message_rows)
                 _insert_rows(Revision, SEED_REVISION_FIELDS, revision_rows)
+                search.documents_put(documents)
                 boards.counters_bulk_added(added)
                 pagecache.list_changed()
             created += size

@@ -798,6 +798,8 @@ def test_openapi_document_describes_every_call(anon):
         "/api/boards",
         "/api/boards/{slug}/messages",
         "/api/messages/{message_id}/editors",
+        # Search (issue 16).
+        "/api/search",
     }
     assert set(paths["/api/messages/{message_id}/lease"]) == {"post", "put", "delete"}
     assert set(paths["/api/messages/{message_id}/draft"]) == {"get", "put", "delete"}

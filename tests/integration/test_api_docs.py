@@ -35,6 +35,6 @@ def test_docs_work_offline_under_the_content_security_policy(live_server, page):
     assert '"next_cursor": null' in live.inner_text()
 
     # 14 operations, 4 for moderation and history (issue 7), 2 to list and revoke tokens (issue 11).
-    assert page.locator(".opblock").count() == 28
+    assert page.locator(".opblock").count() == 29
     assert outside == []
     assert page.evaluate("window.cspViolations") == []

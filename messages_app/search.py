@@ -1,0 +1,348 @@
+"""Full-text search of messages as they are now: the query's rules, the index's writes, the search itself.
+
+The index is the database's own (migration 0014): PostgreSQL ranks with ``ts_rank`` over a
+generated tsvector under GIN and cuts snippets with ``ts_headline``; SQLite (the embedded
+default) uses an FTS5 table with ``bm25`` and ``snippet``. Both read ``SearchDocument``, the
+current version's subject and text, which every write of a message keeps in its own
+transaction (``document_put``); ``reindex_search`` repairs whatever drifted.
+
+Results come best first within windows of the newest matches: each request ranks at most
+``WINDOW`` matching messages, newest first, so a word in half a million messages costs what a
+word in a thousand does. A rare word's matches all fit in one window and are ranked together.
+Neither OFFSET nor COUNT is ever asked; the cursor names the window and the last row shown.
+"""
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils.dateparse import parse_datetime
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from messages_app import permissions
+from messages_app.errors import SEARCH_EMPTY, SEARCH_TOO_LONG, InvalidSearch
+from messages_app.models import Message, SearchDocument
+
+# Also the bound on the terms (a hundred one-letter words), each a clause of the statement.
+MAX_QUERY_CHARS = 200
+# Matching messages ranked per request: the bound on a common word's cost.
+WINDOW = 1000
+# Text past this many characters of a body is not indexed: a tsvector holds at most 1 MB, and
+# every snippet is cut from the indexed text, so this also bounds what a result page parses.
+INDEXED_CHARS = 65_536
+SNIPPET_WORDS = 24
+
+# Marks around a match in a snippet, from the Unicode private use area: text a user typed can
+# hold "[[" or "<mark>", but not these (document_text takes them out before indexing).
+MARK_START, MARK_END = "\ue000", "\ue001"
+
+TABLE = SearchDocument._meta.db_table
+FTS = "messages_app_search_fts"
+_TERMS = re.compile(r'"([^"]*)"?|([^"\s]+)')
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """What was asked: words every result must hold, and phrases it must hold in order."""
+
+    words: tuple[str, ...]
+    phrases: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPosition:
+    """Where a page ends: the window (ids below ``top``; 0 for the newest) and the last row's place in it."""
+
+    top: int
+    score: float | None = None  # None: the window's first row
+    message_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    id: int
+    subject: str
+    board_id: int
+    board_slug: str
+    board_name: str
+    author_name: str
+    updated_at: datetime
+    snippet: str  # the text around the matches, each between MARK_START and MARK_END
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+    def snippet_marked(self, start: str = "[[", end: str = "]]") -> str:
+        return self.snippet.replace(MARK_START, start).replace(MARK_END, end)
+
+    def snippet_html(self) -> SafeString:
+        # Escaped first, marks after: nothing of the message's text can become markup.
+        return mark_safe(escape(self.snippet).replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    items: list[SearchHit]
+    next_position: SearchPosition | None
+
+
+def query_parse(text: str) -> SearchQuery:
+    """Return the words and "quoted phrases" of a query, or raise InvalidSearch saying what is wrong."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidSearch(SEARCH_EMPTY)
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidSearch(SEARCH_TOO_LONG.format(limit=MAX_QUERY_CHARS))
+    words: list[str] = []
+    phrases: list[tuple[str, ...]] = []
+    for quoted, bare in _TERMS.findall(text):
+        found = tuple(word.lower() for word in _WORD.findall(quoted if quoted else bare))
+        if quoted and len(found) > 1:
+            phrases.append(found)
+        else:
+            words.extend(found)
+    words = list(dict.fromkeys(words))
+    if not words and not phrases:
+        raise InvalidSearch(SEARCH_EMPTY)
+    return SearchQuery(words=tuple(words), phrases=tuple(phrases))
+
+
+def document_text(text: str) -> str:
+    """Return the part of a subject or body the index holds, without the snippet marks' characters."""
+    return text[:INDEXED_CHARS].replace(MARK_START, " ").replace(MARK_END, " ")
+
+
+def document_put(*, message_id: int, version: int, subject: str, body: str) -> None:
+    """Index a message's version; run it inside the transaction that publishes the version.
+
+    A version older than the one indexed changes nothing, so a reindex that read a message just
+    before a save cannot put the older text back over the save's.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TABLE} (message_id, version, subject, body) VALUES (%s, %s, %s, %s) "
+            f"ON CONFLICT (message_id) DO UPDATE SET version = excluded.version, subject = excluded.subject, "
+            f"body = excluded.body WHERE {TABLE}.version <= excluded.version",
+            [message_id, version, document_text(subject), document_text(body)],
+        )
+
+
+def documents_put(rows: list[tuple[int, int, str, str]]) -> None:
+    """Index many messages' versions at once: (message_id, version, subject, body) each; bulk loads use it."""
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {TABLE} (message_id, version, subject, body) VALUES (%s, %s, %s, %s) "
+            f"ON CONFLICT (message_id) DO UPDATE SET version = excluded.version, subject = excluded.subject, "
+            f"body = excluded.body WHERE {TABLE}.version <= excluded.version",
+            [
+                (message_id, version, document_text(subject), document_text(body))
+                for message_id, version, subject, body in rows
+            ],
+        )
+
+
+def messages_search(*, viewer, query: SearchQuery, after: SearchPosition | None = None, limit: int = 20) -> SearchPage:
+    """Return the viewer's readable, undeleted messages matching every term, best first, after ``after``."""
+    found = permissions.access(viewer)
+    readable = found.readable
+    if not readable:
+        return SearchPage(items=[], next_position=None)
+    every = permissions.every_board(found.generation)
+    boards = () if len(readable) == len(every) else readable
+    match = _Match.of(query)
+    position = after or SearchPosition(top=0)
+    chosen: list[tuple[int, float]] = []
+    next_position = None
+    # At most two windows a page: a page that ends its window starts the next one.
+    for _window in range(2):
+        candidates = match.window(top=position.top, boards=boards)
+        ranked = sorted(candidates, key=lambda row: (-row[1], -row[0]))
+        if position.score is not None:
+            last = (-position.score, -position.message_id)
+            ranked = [row for row in ranked if (-row[1], -row[0]) > last]
+        wanted = limit - len(chosen)
+        chosen.extend(ranked[:wanted])
+        if len(ranked) > wanted:
+            message_id, score = chosen[-1]
+            next_position = SearchPosition(top=position.top, score=score, message_id=message_id)
+            break
+        if len(candidates) < WINDOW:
+            next_position = None  # the last window: nothing older matches
+            break
+        position = next_position = SearchPosition(top=min(row[0] for row in candidates))
+        if len(chosen) == limit:
+            break
+    if not chosen:
+        return SearchPage(items=[], next_position=next_position)
+    hits = match.hits([message_id for message_id, _score in chosen], generation=found.generation)
+    # A board made private after the grants were read is in no list of them: its rows go here.
+    allowed = set(readable)
+    items = [hits[message_id] for message_id, _score in chosen if message_id in hits]
+    items = [hit for hit in items if hit.board_id in allowed]
+    return SearchPage(items=items, next_position=next_position)
+
+
+class _Match:
+    """One query's SQL on this database: the window of matches, then the page's rows and snippets."""
+
+    def __init__(self, query: SearchQuery) -> None:
+        self.query = query
+
+    @classmethod
+    def of(cls, query: SearchQuery) -> "_Match":
+        return _PostgresMatch(query) if connection.vendor == "postgresql" else _SqliteMatch(query)
+
+    def window(self, *, top: int, boards: tuple[int, ...]) -> list[tuple[int, float]]:
+        """Return (message id, score) of the newest WINDOW matches below ``top``, higher scores better."""
+        where, params = self._window_where()
+        if boards:
+            where += f" AND m.board_id IN ({', '.join(['%s'] * len(boards))})"
+            params = [*params, *boards]
+        if top:
+            where += f" AND {self.id_column} < %s"
+            params = [*params, top]
+        sql = (
+            f"SELECT {self.id_column}, {self.score_sql} FROM {self.from_sql} "
+            f"JOIN {Message._meta.db_table} m ON m.id = {self.id_column} "
+            f"WHERE {where} AND m.deleted_at IS NULL ORDER BY {self.id_column} DESC LIMIT %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*self._score_params(), *params, WINDOW])
+            return [(message_id, float(score)) for message_id, score in cursor.fetchall()]
+
+    def hits(self, message_ids: list[int], *, generation: int) -> dict[int, SearchHit]:
+        users = get_user_model()._meta.db_table
+        username = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).column
+        where, params = self._window_where()
+        names = ", ".join(["%s"] * len(message_ids))
+        sql = (
+            f"SELECT m.id, m.subject, m.board_id, author.{username}, m.updated_at, {self.snippet_sql} "
+            f"FROM {self.from_sql} JOIN {Message._meta.db_table} m ON m.id = {self.id_column} "
+            f"JOIN {users} author ON author.id = m.author_id "
+            f"WHERE {where} AND m.deleted_at IS NULL AND {self.id_column} IN ({names})"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*self._snippet_params(), *params, *message_ids])
+            rows = cursor.fetchall()
+        hits = {}
+        for message_id, subject, board_id, author, updated_at, snippet in rows:
+            slug, name = permissions.board_label(board_id, generation=generation)
+            hits[message_id] = SearchHit(
+                id=message_id,
+                subject=subject,
+                board_id=board_id,
+                board_slug=slug,
+                board_name=name,
+                author_name=author,
+                updated_at=_aware(updated_at),
+                snippet=" ".join((snippet or "").split()),
+            )
+        return hits
+
+    # Filled in per database.
+    id_column = from_sql = score_sql = snippet_sql = ""
+
+    def _window_where(self) -> tuple[str, list]:
+        raise NotImplementedError
+
+    def _score_params(self) -> list:
+        return []
+
+    def _snippet_params(self) -> list:
+        return []
+
+
+class _SqliteMatch(_Match):
+    id_column = f"{FTS}.rowid"
+    from_sql = FTS
+    # bm25 is lower for better matches; a subject's words weigh as four of the body's.
+    score_sql = f"-bm25({FTS}, 4.0, 1.0)"
+    snippet_sql = f"snippet({FTS}, 1, char(57344), char(57345), ' … ', {SNIPPET_WORDS})"
+
+    def _window_where(self) -> tuple[str, list]:
+        return f"{FTS} MATCH %s", [self._expression()]
+
+    def _expression(self) -> str:
+        # Every term in double quotes: FTS5 reads a quoted string as a phrase of words and
+        # nothing in it as syntax (the words hold only letters, digits and underscores).
+        terms = [f'"{word}"' for word in self.query.words]
+        terms += ['"' + " ".join(phrase) + '"' for phrase in self.query.phrases]
+        return " AND ".join(terms)
+
+
+class _PostgresMatch(_Match):
+    id_column = "s.message_id"
+    from_sql = f"{TABLE} s"
+
+    def __init__(self, query: SearchQuery) -> None:
+        super().__init__(query)
+        # Each term through PostgreSQL's own parser (stemmed, stop words dropped), all ANDed.
+        # Written inline, not joined from a subquery: constant, the planner can estimate how
+        # many rows a word matches and choose between the GIN index and the newest-first scan.
+        parts = ["plainto_tsquery('english', %s)"] * len(query.words)
+        parts += ["phraseto_tsquery('english', %s)"] * len(query.phrases)
+        self.tsquery = "(" + " && ".join(parts) + ")"
+        self.tsquery_params = [*query.words, *(" ".join(phrase) for phrase in query.phrases)]
+        self.score_sql = f"ts_rank(s.vector, {self.tsquery}, 1)"
+        self.snippet_sql = (
+            f"ts_headline('english', s.body, {self.tsquery}, "
+            f"'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={SNIPPET_WORDS + 11}, MinWords=15, "
+            'ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "\')'
+        )
+
+    def _window_where(self) -> tuple[str, list]:
+        return f"s.vector @@ {self.tsquery}", list(self.tsquery_params)
+
+    def _score_params(self) -> list:
+        return list(self.tsquery_params)
+
+    def _snippet_params(self) -> list:
+        return list(self.tsquery_params)
+
+
+def _aware(value: datetime | str) -> datetime:
+    # SQLite hands a plain cursor's datetimes back as text, in UTC.
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+_CURSOR = re.compile(r"s:([0-9]{1,19})(?::(-?0x[0-9a-f](?:\.[0-9a-f]{1,14})?p[+-][0-9]{1,4}):([1-9][0-9]{0,18}))?")
+
+
+def position_encode(position: SearchPosition | None) -> str | None:
+    if position is None:
+        return None
+    raw = f"s:{position.top}"
+    if position.score is not None:
+        raw += f":{position.score.hex()}:{position.message_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def position_decode(cursor: str | None) -> SearchPosition | None:
+    """Return the position a cursor names, None for none; raise ValueError for one this board never made."""
+    if not cursor:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,120}", cursor):
+        raise ValueError(cursor)
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ValueError(cursor) from None
+    found = _CURSOR.fullmatch(raw)
+    if found is None or int(found[1]) > 2**63 - 1:
+        raise ValueError(raw)
+    if found[2] is None:
+        return SearchPosition(top=int(found[1]))
+    score = float.fromhex(found[2])
+    if score != score or score in (float("inf"), float("-inf")):
+        raise ValueError(raw)
+    return SearchPosition(top=int(found[1]), score=score, message_id=int(found[3]))
