@@ -300,6 +300,8 @@ MESSAGEBOARD_RATE_DRAFTS = env_rate("MESSAGEBOARD_RATE_DRAFTS", "30/minute;600/h
 MESSAGEBOARD_RATE_MERGES = env_rate("MESSAGEBOARD_RATE_MERGES", "30/minute;300/hour")
 # Markdown previews per user: the editor asks one half a second after typing stops.
 MESSAGEBOARD_RATE_PREVIEWS = env_rate("MESSAGEBOARD_RATE_PREVIEWS", "60/minute;1200/hour")
+# What one search may cost the database, whatever its words: past it, it is refused as too broad.
+MESSAGEBOARD_SEARCH_TIME_LIMIT_MS = env_int("MESSAGEBOARD_SEARCH_TIME_LIMIT_MS", 2000)
 # Searches per address, pages and API alike (each ranks up to a thousand matches).
 MESSAGEBOARD_RATE_SEARCHES = env_rate("MESSAGEBOARD_RATE_SEARCHES", "30/minute;600/hour")
 # Shared by every process and app server through Redis; on the embedded default, per process.

@@ -63,6 +63,15 @@ class InvalidSearch(InvalidInput):
         super().__init__(message, field="q")
 
 
+class SearchTooBroad(DomainError):
+    """A search that ran past its time limit: words each in most messages, but seldom together."""
+
+    message = (
+        "This search took too long: its words are each in very many messages. "
+        "Add a rarer word, or put words that belong together in double quotes."
+    )
+
+
 class BodyTooLarge(InvalidInput):
     def __init__(self, limit: int) -> None:
         super().__init__(f"The body is larger than the limit of {limit:,} bytes.", field="body")

@@ -15,17 +15,21 @@ Neither OFFSET nor COUNT is ever asked; the cursor names the window and the last
 import base64
 import binascii
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.utils.dateparse import parse_datetime
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from messages_app import permissions
-from messages_app.errors import SEARCH_EMPTY, SEARCH_TOO_LONG, InvalidSearch
+from messages_app.errors import SEARCH_EMPTY, SEARCH_TOO_LONG, InvalidSearch, SearchTooBroad
 from messages_app.models import Message, SearchDocument
 
 # Also the bound on the terms (a hundred one-letter words), each a clause of the statement.
@@ -36,6 +40,8 @@ WINDOW = 1000
 # every snippet is cut from the indexed text, so this also bounds what a result page parses.
 INDEXED_CHARS = 65_536
 SNIPPET_WORDS = 24
+# PostgreSQL cuts a snippet from this much of the text: a match further in shows the text's start.
+SNIPPET_CHARS = 16_384
 
 # Marks around a match in a snippet, from the Unicode private use area: text a user typed can
 # hold "[[" or "<mark>", but not these (document_text takes them out before indexing).
@@ -45,6 +51,9 @@ TABLE = SearchDocument._meta.db_table
 FTS = "messages_app_search_fts"
 _TERMS = re.compile(r'"([^"]*)"?|([^"\s]+)')
 _WORD = re.compile(r"\w+")
+# Blank as JSON Schema's (ECMAScript's) \s, which the API's schema describes q with: Python's
+# str.isspace() also counts the control characters \x1c-\x1f, which that does not.
+_BLANK = re.compile("[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +104,7 @@ class SearchPage:
 
 def query_parse(text: str) -> SearchQuery:
     """Return the words and "quoted phrases" of a query, or raise InvalidSearch saying what is wrong."""
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or _BLANK.fullmatch(text):
         raise InvalidSearch(SEARCH_EMPTY)
     if len(text) > MAX_QUERY_CHARS:
         raise InvalidSearch(SEARCH_TOO_LONG.format(limit=MAX_QUERY_CHARS))
@@ -107,9 +116,8 @@ def query_parse(text: str) -> SearchQuery:
             phrases.append(found)
         else:
             words.extend(found)
+    # Punctuation alone is a query that matches nothing, not an empty one.
     words = list(dict.fromkeys(words))
-    if not words and not phrases:
-        raise InvalidSearch(SEARCH_EMPTY)
     return SearchQuery(words=tuple(words), phrases=tuple(phrases))
 
 
@@ -157,7 +165,16 @@ def messages_search(*, viewer, query: SearchQuery, after: SearchPosition | None 
         return SearchPage(items=[], next_position=None)
     every = permissions.every_board(found.generation)
     boards = () if len(readable) == len(every) else readable
+    if not query.words and not query.phrases:
+        return SearchPage(items=[], next_position=None)
     match = _Match.of(query)
+    with _time_bounded():
+        return _search(match, viewer_access=found, boards=boards, after=after, limit=limit)
+
+
+def _search(match: "_Match", *, viewer_access, boards: tuple[int, ...], after, limit: int) -> SearchPage:
+    found = viewer_access
+    readable = found.readable
     position = after or SearchPosition(top=0)
     chosen: list[tuple[int, float]] = []
     next_position = None
@@ -188,6 +205,38 @@ def messages_search(*, viewer, query: SearchQuery, after: SearchPosition | None 
     items = [hits[message_id] for message_id, _score in chosen if message_id in hits]
     items = [hit for hit in items if hit.board_id in allowed]
     return SearchPage(items=items, next_position=next_position)
+
+
+@contextmanager
+def _time_bounded() -> Iterator[None]:
+    """Stop the search's statements after TIME_LIMIT_MS and raise SearchTooBroad."""
+    limit = settings.MESSAGEBOARD_SEARCH_TIME_LIMIT_MS
+    try:
+        if connection.vendor == "postgresql":
+            outermost = not connection.in_atomic_block
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL statement_timeout = {int(limit)}")
+                yield
+                if not outermost:  # else the commit ends it; inside a caller's transaction, it would not
+                    cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
+        else:
+            deadline = time.monotonic() + limit / 1000
+            connection.ensure_connection()
+            # SQLite asks the handler every few thousand steps of its program; non-zero stops it.
+            connection.connection.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+            try:
+                yield
+            finally:
+                connection.connection.set_progress_handler(None, 0)
+    except OperationalError as error:
+        if not _interrupted(error):
+            raise
+        raise SearchTooBroad() from None
+
+
+def _interrupted(error: OperationalError) -> bool:
+    text = str(error).lower()
+    return "interrupted" in text or "statement timeout" in text or "canceling statement" in text
 
 
 class _Match:
@@ -292,8 +341,11 @@ class _PostgresMatch(_Match):
         self.tsquery = "(" + " && ".join(parts) + ")"
         self.tsquery_params = [*query.words, *(" ".join(phrase) for phrase in query.phrases)]
         self.score_sql = f"ts_rank(s.vector, {self.tsquery}, 1)"
+        # Marks each word of the query: ts_headline with a phrase query cost four times as much.
+        # Cut from the text's first SNIPPET_CHARS: its cost grows with the text it parses.
+        self.snippet_params = [" ".join([*query.words, *(word for phrase in query.phrases for word in phrase)])]
         self.snippet_sql = (
-            f"ts_headline('english', s.body, {self.tsquery}, "
+            f"ts_headline('english', left(s.body, {SNIPPET_CHARS}), plainto_tsquery('english', %s), "
             f"'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={SNIPPET_WORDS + 11}, MinWords=15, "
             'ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "\')'
         )
@@ -305,7 +357,7 @@ class _PostgresMatch(_Match):
         return list(self.tsquery_params)
 
     def _snippet_params(self) -> list:
-        return list(self.tsquery_params)
+        return list(self.snippet_params)
 
 
 def _aware(value: datetime | str) -> datetime:

@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from messages_app import ratelimits, search
-from messages_app.errors import InvalidSearch, RateLimited
+from messages_app.errors import InvalidSearch, RateLimited, SearchTooBroad
 
 PAGE_SIZE = 20
 BAD_CURSOR = "That page of results is not one this board gave out: search again."
@@ -33,7 +33,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
             next_cursor=search.position_encode(page.next_position),
             continued=after is not None,
         )
-    except InvalidSearch as refused:
+    except (InvalidSearch, SearchTooBroad) as refused:
         status, context["refusal"] = 400, refused.detail
     except RateLimited as refused:
         status, retry_after, context["refusal"] = 429, refused.retry_after, refused.detail

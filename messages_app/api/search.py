@@ -16,7 +16,7 @@ router = Router()
 # The limits are the handler's, refused with a clear 400 (search.query_parse); the schema only
 # describes them, so that a client (and the contract tests) knows what a valid query is.
 QueryText = Annotated[
-    str, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": search.MAX_QUERY_CHARS, "pattern": r"\w"})
+    str, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": search.MAX_QUERY_CHARS, "pattern": r"\S"})
 ]
 
 MAX_SEARCH_PAGE = 50
@@ -33,7 +33,7 @@ MAX_SEARCH_PAGE = 50
         "Every word must appear (other forms of a word count); words in double quotes must appear "
         "side by side. Results are the caller's readable, undeleted messages, best first among the "
         f"newest {search.WINDOW} matches, then the next {search.WINDOW}. An empty query, or one over "
-        f"{search.MAX_QUERY_CHARS} characters, or without a word, is 400."
+        f"{search.MAX_QUERY_CHARS} characters, is 400; one without a word (punctuation) finds nothing."
     ),
 )
 def message_search(

@@ -287,3 +287,17 @@ def test_blank_lines_are_skipped(records, run_command, tmp_path):
     result = run_command("import_messages", path)
     assert result.code == 0, result
     assert "Imported 2 messages" in result.out
+
+
+def test_imported_messages_are_found_by_search_at_their_current_version(
+    rich_board, exported, body_storage, run_command
+):
+    from messages_app import search
+
+    empty_the_board(body_storage)
+    assert run_command("import_messages", str(exported)).code == 0
+
+    assert run_command("reindex_search", "--verify").code == 0
+    current = Message.objects.get(pk=rich_board[0].pk)
+    indexed = search.SearchDocument.objects.get(pk=current.pk)
+    assert (indexed.version, indexed.subject) == (current.version, current.subject)

@@ -181,11 +181,19 @@ def test_pages_cross_windows_of_newest_matches(make_message, alice, monkeypatch)
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [("", "Type a word"), ("   ", "Type a word"), ('"" !!! ...', "Type a word"), ("x" * 201, "at most 200")],
+    [("", "Type a word"), ("   ", "Type a word"), ("\u3000\t", "Type a word"), ("x" * 201, "at most 200")],
 )
 def test_an_empty_or_overlong_query_is_refused_saying_why(text, reason):
     with pytest.raises(InvalidSearch, match=reason):
         search.query_parse(text)
+
+
+def test_punctuation_alone_finds_nothing_without_asking_the_database(make_message, alice, django_assert_num_queries):
+    make_message(body="Dots... and !!! marks.")
+    query = search.query_parse('"" !!! ...')
+
+    with django_assert_num_queries(0):
+        assert search.messages_search(viewer=alice, query=query).items == []
 
 
 def test_query_syntax_of_the_engines_is_only_text(make_message, alice):
@@ -200,3 +208,24 @@ def test_a_visitor_searches_what_everyone_may_read(make_message):
     message = make_message(body="A public heronry.")
 
     assert found(AnonymousUser(), "heronry") == [message.pk]
+
+
+def test_a_message_moved_to_a_private_board_leaves_the_results_of_those_who_may_not_read_it(make_user):
+    from messages_app import boards
+
+    world = build_world(make_user)
+    mia = world.people["site_moderator"]
+    message = services.message_create(author=mia, subject="Moving", body="A nightjar at dusk.")
+    assert found(AnonymousUser(), "nightjar") == [message.pk]
+
+    boards.message_move(message_id=message.pk, board_slug=world.boards["private"].slug, user=mia)
+
+    assert found(AnonymousUser(), "nightjar") == []
+    assert found(mia, "nightjar") == [message.pk]
+
+
+def test_seeded_messages_are_indexed_as_they_are_loaded(run_command):
+    assert run_command("seed_messages", "--count", "30", "--revisions", "2").code == 0
+
+    assert run_command("reindex_search", "--verify").code == 0
+    assert SearchDocument.objects.count() == 30
