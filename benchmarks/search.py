@@ -102,12 +102,12 @@ def main() -> None:
             print(f"  {'query':<34}{'matches':>10}{'median ms':>12}{'p99 ms':>10}")
             for row in result["queries"]:
                 print(f"  {row['label']:<34}{row['matches']:>10,}{row['median_ms']:>12.2f}{row['p99_ms']:>10.2f}")
-            cycle = result["edit_cycle"]
-            print(
-                f"  edit cycle per second, medians of {cycle['rounds']} rounds: {cycle['with_index']:.0f} indexed, "
-                f"{cycle['without_index']:.0f} not indexed: {cycle['with_index'] / cycle['without_index']:.2f}x "
-                f"(rounds spread {cycle['spread']:.0%})"
-            )
+            for kind, cycle in result["edit_cycle"].items():
+                print(
+                    f"  edit cycle by the {kind}, per second, medians of {cycle['rounds']} rounds: "
+                    f"{cycle['with_index']:.0f} indexed, {cycle['without_index']:.0f} not: "
+                    f"{cycle['with_index'] / cycle['without_index']:.2f}x (rounds spread {cycle['spread']:.0%})"
+                )
 
 
 if __name__ == "__main__":

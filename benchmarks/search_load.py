@@ -7,8 +7,10 @@ from collections import Counter
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.test import Client
 from django.utils import timezone
 
+from benchmarks.load import edit_form
 from messages_app import boards, editing, search, services
 from messages_app.models import Message
 from messages_app.operations import seed
@@ -16,7 +18,7 @@ from messages_app.operations.common import analyze_loaded, ensure_users, reset_s
 
 BATCH = 5000
 EDIT_ROUND = 40
-EDIT_ROUNDS = 7
+EDIT_ROUNDS = 9
 
 
 def run(*, size: int, runs: int) -> dict:
@@ -56,7 +58,7 @@ def load(size: int, generator: random.Random, corpus: str) -> None:
                     *(author, now, now, author, False, board_id, False, False),
                 )
             )
-            documents.append((message_id, 1, subject, text))
+            documents.append((message_id, 1, "0" * 64, subject, text))
         with transaction.atomic():
             seed._insert_rows(Message, seed.SEED_MESSAGE_FIELDS, rows)
             search.documents_put(documents)
@@ -110,33 +112,56 @@ def timed(reader, text: str, runs: int, *, second_page: bool) -> dict:
 
 
 def edit_cycles(reader) -> dict:
-    """Edit cycles per second with the index kept and without, in alternating rounds."""
-    editor = reader
+    """Edit cycles per second with the index kept and without, in alternating rounds.
+
+    Two kinds: the services alone (open the editor: lease and body; save: file, fsync, publish),
+    where the index's share is largest, and the pages (GET the edit page, POST the form, through
+    Django's test client in this process), the edit cycle as a person makes it.
+    """
     made = [
-        services.message_create(author=editor, subject=f"Edited {n}", body="A body that is edited.\n" * 40)
+        services.message_create(author=reader, subject=f"Edited {n}", body="A body that is edited.\n" * 40)
         for n in range(20)
     ]
+    client = Client()
+    client.force_login(reader)
+    counter = iter(range(10**9))
+
+    def by_services() -> None:
+        number = next(counter)
+        message = made[number % len(made)]
+        opened = editing.message_edit_open(message_id=message.pk, user=reader)
+        editing.message_edit_save(
+            message_id=message.pk,
+            user=reader,
+            base_version=opened.message.version,
+            lease_token=opened.lease.token,
+            subject=None,
+            body=opened.body[-2000:] + f"One more line, number {number}.\n",
+            release_lease=True,
+        )
+
+    def by_pages() -> None:
+        number = next(counter)
+        path = f"/messages/{made[number % len(made)].pk}/edit/"
+        form = edit_form(client.get(path).content.decode())
+        form["body"] = form["body"][-2000:].replace("\r", "") + f"One more line, number {number}.\n"
+        answer = client.post(path, form)
+        if answer.status_code != 302:
+            raise RuntimeError(f"the save answered {answer.status_code}")
+
+    return {"services": _alternating(by_services), "pages": _alternating(by_pages)}
+
+
+def _alternating(cycle) -> dict:
     real_put = search.document_put
     rates: dict[bool, list[float]] = {True: [], False: []}
-    counter = 0
     for round_number in range(EDIT_ROUNDS * 2):
         indexed = round_number % 2 == 0
         search.document_put = real_put if indexed else (lambda **kwargs: None)
         try:
             started = time.perf_counter()
             for _ in range(EDIT_ROUND):
-                message = made[counter % len(made)]
-                counter += 1
-                opened = editing.message_edit_open(message_id=message.pk, user=editor)
-                editing.message_edit_save(
-                    message_id=message.pk,
-                    user=editor,
-                    base_version=opened.message.version,
-                    lease_token=opened.lease.token,
-                    subject=None,
-                    body=opened.body + f"One more line, number {counter}.\n",
-                    release_lease=True,
-                )
+                cycle()
             rates[indexed].append(EDIT_ROUND / (time.perf_counter() - started))
         finally:
             search.document_put = real_put

@@ -363,6 +363,9 @@ class SearchDocument(models.Model):
 
     message = models.OneToOneField(Message, on_delete=models.CASCADE, primary_key=True, related_name="+")
     version = models.PositiveIntegerField()
+    # The sha256 of the body the row was made from, as the message records it: reindex_search
+    # finds a text that changed under the same version (a body repaired by verify_storage).
+    sha256 = models.CharField(max_length=64)
     subject = models.CharField(max_length=200)
     body = models.TextField()
 

@@ -470,7 +470,9 @@ def save_publish(
             f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             [message_id, base_version + 1, row[0], stored.key, stored.size, stored.sha256, user.pk, at],
         )
-    search.document_put(message_id=message_id, version=base_version + 1, subject=row[0], body=text)
+    search.document_put(
+        message_id=message_id, version=base_version + 1, subject=row[0], body=text, sha256=stored.sha256
+    )
     pagecache.list_changed()
     return row[0]
 

@@ -16,6 +16,7 @@ import base64
 import binascii
 import re
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,8 +33,8 @@ from messages_app import permissions
 from messages_app.errors import SEARCH_EMPTY, SEARCH_TOO_LONG, InvalidSearch, SearchTooBroad
 from messages_app.models import Message, SearchDocument
 
-# Also the bound on the terms (a hundred one-letter words), each a clause of the statement.
 MAX_QUERY_CHARS = 200
+MAX_TERMS = 16
 # Matching messages ranked per request: the bound on a common word's cost.
 WINDOW = 1000
 # Text past this many characters of a body is not indexed: a tsvector holds at most 1 MB, and
@@ -62,15 +63,20 @@ class SearchQuery:
 
     words: tuple[str, ...]
     phrases: tuple[tuple[str, ...], ...]
+    shortened: bool = False  # words past MAX_TERMS were left out
 
 
 @dataclass(frozen=True, slots=True)
 class SearchPosition:
-    """Where a page ends: the window (ids below ``top``; 0 for the newest) and the last row's place in it."""
+    """Where a page ends: its window (the matches with ids below ``top``) and how many of them were shown.
+
+    The first page pins its window's top, so posts made while a reader pages on do not push
+    rows from one window into the next. Within a window the order is recomputed on each page;
+    only an edit or a delete inside it between two pages can move a row past the reader.
+    """
 
     top: int
-    score: float | None = None  # None: the window's first row
-    message_id: int = 0
+    shown: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +114,8 @@ def query_parse(text: str) -> SearchQuery:
         raise InvalidSearch(SEARCH_EMPTY)
     if len(text) > MAX_QUERY_CHARS:
         raise InvalidSearch(SEARCH_TOO_LONG.format(limit=MAX_QUERY_CHARS))
+    # Composed, as typed text mostly is: a decomposed "é" would split a word in two.
+    text = unicodedata.normalize("NFC", text)
     words: list[str] = []
     phrases: list[tuple[str, ...]] = []
     for quoted, bare in _TERMS.findall(text):
@@ -118,7 +126,17 @@ def query_parse(text: str) -> SearchQuery:
             words.extend(found)
     # Punctuation alone is a query that matches nothing, not an empty one.
     words = list(dict.fromkeys(words))
-    return SearchQuery(words=tuple(words), phrases=tuple(phrases))
+    # Each term costs the engine a pass over every message holding it (to weigh it in the
+    # ranking), so only the first MAX_TERMS count: the cost of a search stays bounded.
+    kept_words, kept_phrases, budget = [], [], MAX_TERMS
+    for phrase in phrases:
+        if len(phrase) <= budget:
+            kept_phrases.append(phrase)
+            budget -= len(phrase)
+    kept_words = words[:budget]
+    shortened = len(kept_words) < len(words) or len(kept_phrases) < len(phrases)
+    words, phrases = kept_words, kept_phrases
+    return SearchQuery(words=tuple(words), phrases=tuple(phrases), shortened=shortened)
 
 
 def document_text(text: str) -> str:
@@ -126,7 +144,16 @@ def document_text(text: str) -> str:
     return text[:INDEXED_CHARS].replace(MARK_START, " ").replace(MARK_END, " ")
 
 
-def document_put(*, message_id: int, version: int, subject: str, body: str) -> None:
+# An equal version may write again (the same text, or one repaired under the same version);
+# an older one never overwrites a newer.
+UPSERT_SQL = (
+    f"INSERT INTO {TABLE} (message_id, version, sha256, subject, body) VALUES (%s, %s, %s, %s, %s) "
+    f"ON CONFLICT (message_id) DO UPDATE SET version = excluded.version, sha256 = excluded.sha256, "
+    f"subject = excluded.subject, body = excluded.body WHERE {TABLE}.version <= excluded.version"
+)
+
+
+def document_put(*, message_id: int, version: int, subject: str, body: str, sha256: str) -> None:
     """Index a message's version; run it inside the transaction that publishes the version.
 
     A version older than the one indexed changes nothing, so a reindex that read a message just
@@ -134,25 +161,21 @@ def document_put(*, message_id: int, version: int, subject: str, body: str) -> N
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {TABLE} (message_id, version, subject, body) VALUES (%s, %s, %s, %s) "
-            f"ON CONFLICT (message_id) DO UPDATE SET version = excluded.version, subject = excluded.subject, "
-            f"body = excluded.body WHERE {TABLE}.version <= excluded.version",
-            [message_id, version, document_text(subject), document_text(body)],
+            UPSERT_SQL,
+            [message_id, version, sha256, document_text(subject), document_text(body)],
         )
 
 
-def documents_put(rows: list[tuple[int, int, str, str]]) -> None:
-    """Index many messages' versions at once: (message_id, version, subject, body) each; bulk loads use it."""
+def documents_put(rows: list[tuple[int, int, str, str, str]]) -> None:
+    """Index many messages' versions at once: (message_id, version, sha256, subject, body) each; bulk loads use it."""
     if not rows:
         return
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {TABLE} (message_id, version, subject, body) VALUES (%s, %s, %s, %s) "
-            f"ON CONFLICT (message_id) DO UPDATE SET version = excluded.version, subject = excluded.subject, "
-            f"body = excluded.body WHERE {TABLE}.version <= excluded.version",
+            UPSERT_SQL,
             [
-                (message_id, version, document_text(subject), document_text(body))
-                for message_id, version, subject, body in rows
+                (message_id, version, sha256, document_text(subject), document_text(body))
+                for message_id, version, sha256, subject, body in rows
             ],
         )
 
@@ -175,26 +198,25 @@ def messages_search(*, viewer, query: SearchQuery, after: SearchPosition | None 
 def _search(match: "_Match", *, viewer_access, boards: tuple[int, ...], after, limit: int) -> SearchPage:
     found = viewer_access
     readable = found.readable
-    position = after or SearchPosition(top=0)
+    top, shown = (after.top, after.shown) if after else (None, 0)
     chosen: list[tuple[int, float]] = []
     next_position = None
     # At most two windows a page: a page that ends its window starts the next one.
     for _window in range(2):
-        candidates = match.window(top=position.top, boards=boards)
-        ranked = sorted(candidates, key=lambda row: (-row[1], -row[0]))
-        if position.score is not None:
-            last = (-position.score, -position.message_id)
-            ranked = [row for row in ranked if (-row[1], -row[0]) > last]
+        candidates = match.window(top=top, boards=boards)
+        if top is None and candidates:
+            top = max(row[0] for row in candidates) + 1
+        ranked = sorted(candidates, key=lambda row: (-row[1], -row[0]))[shown:]
         wanted = limit - len(chosen)
         chosen.extend(ranked[:wanted])
         if len(ranked) > wanted:
-            message_id, score = chosen[-1]
-            next_position = SearchPosition(top=position.top, score=score, message_id=message_id)
+            next_position = SearchPosition(top=top, shown=shown + wanted)
             break
         if len(candidates) < WINDOW:
             next_position = None  # the last window: nothing older matches
             break
-        position = next_position = SearchPosition(top=min(row[0] for row in candidates))
+        top, shown = min(row[0] for row in candidates), 0
+        next_position = SearchPosition(top=top)
         if len(chosen) == limit:
             break
     if not chosen:
@@ -211,14 +233,27 @@ def _search(match: "_Match", *, viewer_access, boards: tuple[int, ...], after, l
 def _time_bounded() -> Iterator[None]:
     """Stop the search's statements after TIME_LIMIT_MS and raise SearchTooBroad."""
     limit = settings.MESSAGEBOARD_SEARCH_TIME_LIMIT_MS
+    nested = connection.in_atomic_block
     try:
         if connection.vendor == "postgresql":
-            outermost = not connection.in_atomic_block
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL statement_timeout = {int(limit)}")
+                # Planned for its own words each time (plan_cache_mode): a plan cached for a rare
+                # word reads a common one through GIN, one for a common word scans every row for a
+                # rare one. Both settings end with the transaction; inside a caller's own, the
+                # values before are put back.
+                cursor.execute(
+                    "SELECT current_setting('statement_timeout'), current_setting('plan_cache_mode'), "
+                    "set_config('statement_timeout', %s, true), "
+                    "set_config('plan_cache_mode', 'force_custom_plan', true)",
+                    [str(int(limit))],
+                )
+                timeout_before, plan_cache_before = cursor.fetchone()[:2]
                 yield
-                if not outermost:  # else the commit ends it; inside a caller's transaction, it would not
-                    cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
+                if nested:
+                    cursor.execute(
+                        "SELECT set_config('statement_timeout', %s, true), set_config('plan_cache_mode', %s, true)",
+                        [timeout_before, plan_cache_before],
+                    )
         else:
             deadline = time.monotonic() + limit / 1000
             connection.ensure_connection()
@@ -249,13 +284,13 @@ class _Match:
     def of(cls, query: SearchQuery) -> "_Match":
         return _PostgresMatch(query) if connection.vendor == "postgresql" else _SqliteMatch(query)
 
-    def window(self, *, top: int, boards: tuple[int, ...]) -> list[tuple[int, float]]:
+    def window(self, *, top: int | None, boards: tuple[int, ...]) -> list[tuple[int, float]]:
         """Return (message id, score) of the newest WINDOW matches below ``top``, higher scores better."""
         where, params = self._window_where()
         if boards:
             where += f" AND m.board_id IN ({', '.join(['%s'] * len(boards))})"
             params = [*params, *boards]
-        if top:
+        if top is not None:
             where += f" AND {self.id_column} < %s"
             params = [*params, top]
         sql = (
@@ -367,23 +402,20 @@ def _aware(value: datetime | str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-_CURSOR = re.compile(r"s:([0-9]{1,19})(?::(-?0x[0-9a-f](?:\.[0-9a-f]{1,14})?p[+-][0-9]{1,4}):([1-9][0-9]{0,18}))?")
+_CURSOR = re.compile(r"s:([1-9][0-9]{0,18}):([0-9]{1,7})")
 
 
 def position_encode(position: SearchPosition | None) -> str | None:
     if position is None:
         return None
-    raw = f"s:{position.top}"
-    if position.score is not None:
-        raw += f":{position.score.hex()}:{position.message_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(f"s:{position.top}:{position.shown}".encode()).decode().rstrip("=")
 
 
 def position_decode(cursor: str | None) -> SearchPosition | None:
     """Return the position a cursor names, None for none; raise ValueError for one this board never made."""
     if not cursor:
         return None
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,120}", cursor):
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,60}", cursor):
         raise ValueError(cursor)
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
@@ -392,9 +424,4 @@ def position_decode(cursor: str | None) -> SearchPosition | None:
     found = _CURSOR.fullmatch(raw)
     if found is None or int(found[1]) > 2**63 - 1:
         raise ValueError(raw)
-    if found[2] is None:
-        return SearchPosition(top=int(found[1]))
-    score = float.fromhex(found[2])
-    if score != score or score in (float("inf"), float("-inf")):
-        raise ValueError(raw)
-    return SearchPosition(top=int(found[1]), score=score, message_id=int(found[3]))
+    return SearchPosition(top=int(found[1]), shown=int(found[2]))

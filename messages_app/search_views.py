@@ -32,6 +32,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
             hits=page.items,
             next_cursor=search.position_encode(page.next_position),
             continued=after is not None,
+            shortened=query.shortened,
         )
     except (InvalidSearch, SearchTooBroad) as refused:
         status, context["refusal"] = 400, refused.detail

@@ -104,7 +104,7 @@ def message_create(*, author, subject: str, body: str, board_slug: str | None = 
                 author=author,
                 created_at=now,
             )
-            search.document_put(message_id=message.pk, version=1, subject=subject, body=body)
+            search.document_put(message_id=message.pk, version=1, subject=subject, body=body, sha256=stored.sha256)
             boards.counters_added(board_id=board.pk, message_id=message.pk)
             pagecache.list_changed()
             block_done = True

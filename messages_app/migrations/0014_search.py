@@ -60,6 +60,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('message', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='messages_app.message')),
                 ('version', models.PositiveIntegerField()),
+                ('sha256', models.CharField(max_length=64)),
                 ('subject', models.CharField(max_length=200)),
                 ('body', models.TextField()),
             ],

@@ -119,8 +119,14 @@ def _import_batch(batch: list[tuple[int, dict]], users: dict[str, int]) -> int:
             Revision.objects.bulk_create(revisions, batch_size=CHUNK)
             search.documents_put(
                 [
-                    (message.id, len(message.revisions), message.subject, message.revisions[-1].data.decode())
-                    for message in parsed
+                    (
+                        message.id,
+                        len(message.revisions),
+                        stored[-1].sha256,
+                        message.subject,
+                        message.revisions[-1].data.decode(),
+                    )
+                    for message, stored in zip(parsed, keys, strict=True)
                 ]
             )
             added: dict[int, tuple[int, int]] = {}

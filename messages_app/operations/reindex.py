@@ -1,9 +1,10 @@
 """Finding and repairing where the search index drifted from the messages (reindex_search).
 
 Every write of a message indexes it in its own transaction, so drift comes only from outside:
-rows loaded by hand, a database restored from a backup taken between two tables, an upgrade
-from before search. The walk goes by message id a chunk at a time, in constant memory, and
-reads a body only for a message whose index row is missing or holds another version.
+rows loaded by hand, a database restored from a backup taken between two tables, a body
+repaired by verify_storage --repair-checksums, an upgrade from before search. The walk goes
+by message id a chunk at a time, in constant memory, and reads a body only for a message whose
+index row is missing or names another version or text (its sha256).
 """
 
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from messages_app import search, selectors
 from messages_app.models import Message, SearchDocument
 from messages_app.operations.common import CHUNK, Progress, no_progress
+
+SAMPLE = 20
 
 
 @dataclass
@@ -32,18 +35,22 @@ class ReindexReport:
         return self.missing_count + self.stale_count + int(self.engine_damaged)
 
 
-SAMPLE = 20
+def search_reindex(
+    *, verify_only: bool = False, everything: bool = False, check_engine: bool = False, progress: Progress = no_progress
+) -> ReindexReport:
+    """Compare every message with its index row; unless ``verify_only``, index the current version where they differ.
 
-
-def search_reindex(*, verify_only: bool = False, progress: Progress = no_progress) -> ReindexReport:
-    """Compare every message with its index row; unless ``verify_only``, index the current version where they differ."""
+    ``everything`` indexes every message again (after a change of what is indexed);
+    ``check_engine`` also compares SQLite's FTS5 index with its table, rebuilding it if they
+    disagree: both hold the database's one write lock for as long as they read every row.
+    """
     report = ReindexReport()
     after = 0
     messages, documents = Message._meta.db_table, SearchDocument._meta.db_table
     while True:
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT m.id, m.version, s.version FROM {messages} m "
+                f"SELECT m.id, m.version, m.sha256, s.version, s.sha256 FROM {messages} m "
                 f"LEFT JOIN {documents} s ON s.message_id = m.id WHERE m.id > %s ORDER BY m.id LIMIT %s",
                 [after, CHUNK],
             )
@@ -53,23 +60,23 @@ def search_reindex(*, verify_only: bool = False, progress: Progress = no_progres
         after = rows[-1][0]
         report.messages += len(rows)
         drifted = []
-        for message_id, version, indexed in rows:
-            if indexed is None:
+        for message_id, version, sha256, indexed_version, indexed_sha256 in rows:
+            if indexed_version is None:
                 report.missing_count += 1
                 _sample(report.missing, message_id)
-            elif indexed != version:
+            elif (indexed_version, indexed_sha256) != (version, sha256):
                 report.stale_count += 1
                 _sample(report.stale, message_id)
-            else:
+            elif not everything:
                 continue
             drifted.append(message_id)
         if drifted and not verify_only:
             report.repaired += _repair(drifted, report)
         progress(len(rows))
-    if connection.vendor == "sqlite":
+    if check_engine and connection.vendor == "sqlite":
         report.engine_damaged = not _fts_intact()
         if report.engine_damaged and not verify_only:
-            with connection.cursor() as cursor:
+            with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(f"INSERT INTO {search.FTS} ({search.FTS}) VALUES ('rebuild')")
             report.engine_rebuilt = True
     return report
@@ -86,12 +93,20 @@ def _repair(message_ids: list[int], report: ReindexReport) -> int:
         try:
             body = selectors.message_body(message)
         except (OSError, UnicodeDecodeError) as error:
+            if isinstance(error, FileNotFoundError) and not Message.objects.filter(pk=message.pk).exists():
+                continue  # purged since it was read: nothing to index, nothing wrong
             report.unreadable.append((message.pk, str(error)))
             continue
         try:
             with transaction.atomic():
                 # The version guard in document_put keeps a save made meanwhile: its text stays.
-                search.document_put(message_id=message.pk, version=message.version, subject=message.subject, body=body)
+                search.document_put(
+                    message_id=message.pk,
+                    version=message.version,
+                    subject=message.subject,
+                    body=body,
+                    sha256=message.sha256,
+                )
         except IntegrityError:
             continue  # purged since it was read: nothing to index
         repaired += 1
@@ -99,11 +114,14 @@ def _repair(message_ids: list[int], report: ReindexReport) -> int:
 
 
 def _fts_intact() -> bool:
-    # FTS5 compares its index with the table it indexes and raises on any difference.
-    # (rank 1: against the table's rows too, not only within itself).
+    # FTS5 compares its index with the table it indexes (rank 1: against the rows too, not
+    # only within itself) and reports a difference as corruption. Any other error (a lock
+    # that did not come free, say) is not damage, and is raised as it is.
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"INSERT INTO {search.FTS} ({search.FTS}, rank) VALUES ('integrity-check', 1)")
-    except DatabaseError:
-        return False
+    except DatabaseError as error:
+        if "malformed" in str(error) or "corrupt" in str(error):
+            return False
+        raise
     return True

@@ -143,7 +143,7 @@ def messages_seed(
                             *(author_id, now, now, editor_id, False, board_id, False, False),
                         )
                     )
-                    documents.append((message_id, revisions, subject, text))
+                    documents.append((message_id, revisions, stored.sha256, subject, text))
                     added[board_id] = (added.get(board_id, (0, 0))[0] + 1, message_id)
                 # Rows as tuples in one executemany per table: bulk_create built and compiled
                 # model instances at three times the cost of writing the files.

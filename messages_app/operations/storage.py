@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.db.models.functions import Collate
 
-from messages_app import bodies, packs
+from messages_app import bodies, packs, search
 from messages_app.models import Message, Pack, Revision
 from messages_app.operations.common import CHUNK, Progress, no_progress
 from messages_app.operations.packing import packs_retire_unused
@@ -247,7 +247,17 @@ def storage_repair_checksums(report: StorageReport) -> int:
         size, sha256 = len(data), hashlib.sha256(data).hexdigest()
         with transaction.atomic():
             Revision.objects.filter(pk=finding.revision_id).update(size=size, sha256=sha256)
-            Message.objects.filter(body_key=finding.key).update(size=size, sha256=sha256)
+            for message in Message.objects.filter(body_key=finding.key):
+                message.size, message.sha256 = size, sha256
+                message.save(update_fields=["size", "sha256"])
+                # The text searched is the file's too, under the same version.
+                search.document_put(
+                    message_id=message.pk,
+                    version=message.version,
+                    subject=message.subject,
+                    body=data.decode("utf-8", errors="replace"),
+                    sha256=sha256,
+                )
         # A text cached before the damage would keep some readers on other content than the
         # recorded checksum now describes.
         bodies.body_uncache(finding.key)

@@ -199,6 +199,18 @@ def test_after_repair_readers_get_the_files_text_not_one_cached_before(board, bo
     assert bodies.body_read(key) == "THREE, BY BOB"
 
 
+def test_after_repair_search_finds_the_files_text(board, body_storage, run_command):
+    from messages_app import search
+
+    key = board[2].body_key
+    body_storage.overwrite(key, b"three, by bob, and a sandpiper")
+    assert run_command("verify_storage", "--repair-checksums", *GRACE_0).code == 0
+
+    hits = search.messages_search(viewer=board[2].author, query=search.query_parse("sandpiper")).items
+    assert [hit.id for hit in hits] == [board[2].pk]
+    assert run_command("reindex_search", "--verify").code == 0
+
+
 def test_dry_run_reports_what_it_would_mend_and_changes_nothing(board, body_storage, run_command):
     key = orphan()
     damaged = board[1].body_key

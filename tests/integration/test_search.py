@@ -113,7 +113,11 @@ def test_messages_on_boards_the_reader_may_not_read_are_never_returned(make_user
     everyone = [world.people[role] for role in ("visitor", "member", "poster", "editor", "site_moderator")]
     for message in world.messages.values():
         search.document_put(
-            message_id=message.pk, version=message.version, subject=message.subject, body="the albatross text"
+            message_id=message.pk,
+            version=message.version,
+            subject=message.subject,
+            body="the albatross text",
+            sha256=message.sha256,
         )
 
     for viewer in everyone:

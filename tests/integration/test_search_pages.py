@@ -131,7 +131,9 @@ def test_the_api_refuses_a_malformed_cursor_and_limit_with_422():
 def test_the_api_never_returns_what_the_caller_may_not_read(make_user):
     world = build_world(make_user)
     for message in world.messages.values():
-        search.document_put(message_id=message.pk, version=message.version, subject="osprey", body="osprey")
+        search.document_put(
+            message_id=message.pk, version=message.version, subject="osprey", body="osprey", sha256=message.sha256
+        )
     visitor = {item["id"] for item in ApiClient().get("/api/search?q=osprey").json()["items"]}
     staff = Client()
     staff.force_login(world.people["site_moderator"])
@@ -187,18 +189,44 @@ def test_reindex_rebuilds_an_fts5_index_that_disagrees_with_its_table(make_messa
             [message.pk, "Hello", "A dipper by the stream."],
         )
 
-    assert run_command("reindex_search", "--verify").code == 1
-    assert run_command("reindex_search").code == 0
+    # Only asked for: the check holds SQLite's write lock while it reads every row.
     assert run_command("reindex_search", "--verify").code == 0
+    assert run_command("reindex_search", "--verify", "--check-engine").code == 1
+    assert run_command("reindex_search", "--check-engine").code == 0
+    assert run_command("reindex_search", "--verify", "--check-engine").code == 0
     hits = search.messages_search(viewer=alice, query=search.query_parse("dipper")).items
     assert [hit.id for hit in hits] == [message.pk]
 
 
+def test_reindex_finds_a_text_changed_under_the_same_version_by_its_checksum(make_message, alice, run_command):
+    message = make_message(body="A kittiwake on the ledge.")
+    SearchDocument.objects.filter(pk=message.pk).update(sha256="f" * 64, body="A text that is not the file's.")
+
+    verify = run_command("reindex_search", "--verify")
+    assert verify.code == 1 and f"#{message.pk}" in verify.out
+    assert run_command("reindex_search").code == 0
+    hits = search.messages_search(viewer=alice, query=search.query_parse("kittiwake")).items
+    assert [hit.id for hit in hits] == [message.pk]
+
+
+def test_reindex_all_indexes_every_message_again(make_message, run_command):
+    for n in range(3):
+        make_message(body=f"Text {n}.")
+
+    done = run_command("reindex_search", "--all")
+
+    assert done.code == 0 and "indexed 3 again" in done.out
+
+
 def test_reindex_leaves_a_newer_version_saved_meanwhile(make_message, alice):
     message = make_message(body="First text about a swift.")
-    search.document_put(message_id=message.pk, version=2, subject="Hello", body="Second text about a swallow.")
+    search.document_put(
+        message_id=message.pk, version=2, subject="Hello", body="Second text about a swallow.", sha256="b" * 64
+    )
 
-    search.document_put(message_id=message.pk, version=1, subject="Hello", body="First text about a swift.")
+    search.document_put(
+        message_id=message.pk, version=1, subject="Hello", body="First text about a swift.", sha256=message.sha256
+    )
 
     assert SearchDocument.objects.get(pk=message.pk).version == 2
     assert search.messages_search(viewer=alice, query=search.query_parse("swift")).items == []
@@ -207,7 +235,7 @@ def test_reindex_leaves_a_newer_version_saved_meanwhile(make_message, alice):
 def test_a_search_past_its_time_limit_is_refused_as_too_broad_and_the_next_one_runs(client, many_messages, settings):
     # Enough matching text that ranking a window takes far longer than the limit below.
     ids = many_messages(3000)
-    search.documents_put([(message_id, 1, "Many", "wren and finch " * 200) for message_id in ids])
+    search.documents_put([(message_id, 1, "0" * 64, "Many", "wren and finch " * 200) for message_id in ids])
     settings.MESSAGEBOARD_SEARCH_TIME_LIMIT_MS = 1
 
     status, html = page(client, "wren finch")
@@ -219,3 +247,30 @@ def test_a_search_past_its_time_limit_is_refused_as_too_broad_and_the_next_one_r
     assert page(client, "wren finch")[0] == 200
     # The bound is lifted afterwards: other statements on the connection run unhindered.
     assert SearchDocument.objects.count() == 3000
+
+
+def test_a_query_of_many_words_searches_the_first_sixteen_and_says_so(client, make_message):
+    words = [f"w{n}x" for n in range(20)]
+    make_message(body=" ".join(words[:16]))
+
+    status, html = page(client, " ".join(words))
+
+    assert status == 200
+    assert "Only the first 16 words were searched for." in html
+    assert 'class="subject"' in html
+
+
+def test_a_decomposed_accent_finds_the_composed_word(make_message, alice):
+    message = make_message(body="Her résumé is on the desk.")
+
+    hits = search.messages_search(viewer=alice, query=search.query_parse("re\u0301sume\u0301")).items
+
+    assert [hit.id for hit in hits] == [message.pk]
+
+
+@pytest.mark.parametrize("raw", ["s:0:0x1p+9999:5", "s:0:5", "s:1:99999999", "s:-1:0", "s:1", "x:1:0"])
+def test_a_crafted_cursor_is_refused_not_a_server_error(raw):
+    import base64
+
+    cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    assert_error(ApiClient().get(f"/api/search?q=tern&cursor={cursor}"), 422, "invalid")

@@ -9,18 +9,32 @@ from messages_app.operations.reindex import search_reindex
 class Command(BaseCommand):
     help = (
         "Compare every message with its row in the search index and index the current version "
-        "where they differ (missing, or another version). --verify only reports. Safe beside a live board."
+        "where they differ (missing, another version or another text). --verify only reports. Safe beside "
+        "a live board (but for --check-engine on SQLite)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--verify", action="store_true", help="report drift and change nothing (exit status 1 if any)"
         )
+        parser.add_argument(
+            "--all", action="store_true", dest="everything", help="index every message again, drifted or not"
+        )
+        parser.add_argument(
+            "--check-engine",
+            action="store_true",
+            help="SQLite: also compare the FTS5 index with its table (rebuilt if they differ); blocks saves meanwhile",
+        )
 
     def handle(self, *args, **options):
         verify = options["verify"]
         with progress_bar(self, total=None, unit="messages", verbosity=options["verbosity"]) as advance:
-            report = search_reindex(verify_only=verify, progress=advance)
+            report = search_reindex(
+                verify_only=verify,
+                everything=options["everything"],
+                check_engine=options["check_engine"],
+                progress=advance,
+            )
         if report.missing:
             self.stdout.write(f"missing  {report.missing_count} messages, such as {_ids(report.missing)}")
         if report.stale:
