@@ -49,7 +49,7 @@ def environment(folder: Path, database: str) -> dict[str, str]:
     }
 
 
-def measure(database: str, size: int, runs: int) -> dict:
+def measure(database: str, size: int, runs: int, edit_rounds: int) -> dict:
     """Run one database and size in a process of its own (Django's settings are per process)."""
     with tempfile.TemporaryDirectory(prefix="bench-search-") as folder:
         env = environment(Path(folder), database)
@@ -60,7 +60,7 @@ def measure(database: str, size: int, runs: int) -> dict:
                 )
         subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], check=True, cwd=ROOT, env=env, capture_output=True)
         done = subprocess.run(
-            [PYTHON, __file__, "--child", str(size), "--runs", str(runs)],
+            [PYTHON, __file__, "--child", str(size), "--runs", str(runs), "--edit-rounds", str(edit_rounds)],
             check=True,
             cwd=ROOT,
             env=env,
@@ -70,14 +70,14 @@ def measure(database: str, size: int, runs: int) -> dict:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def child(size: int, runs: int) -> dict:
+def child(size: int, runs: int, edit_rounds: int) -> dict:
     sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
     from benchmarks import search_load
 
-    return search_load.run(size=size, runs=runs)
+    return search_load.run(size=size, runs=runs, edit_rounds=edit_rounds)
 
 
 def main() -> None:
@@ -85,16 +85,17 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,1000000")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--edit-rounds", type=int, default=9, help="rounds of 40 edit cycles, each way")
     parser.add_argument("--child", type=int)
     options = parser.parse_args()
     if options.child:
-        print(json.dumps(child(options.child, options.runs)))
+        print(json.dumps(child(options.child, options.runs, options.edit_rounds)))
         return
     print(f"machine: {os.cpu_count()} CPUs; {options.runs} runs per query; first page of 20 with snippets")
     for database in options.databases.split(","):
         for size in (int(value) for value in options.sizes.split(",")):
             started = time.perf_counter()
-            result = measure(database, size, options.runs)
+            result = measure(database, size, options.runs, options.edit_rounds)
             print(
                 f"\n{database}, {size:,} messages (loaded in {result['load_seconds']:.0f} s, "
                 f"whole run {time.perf_counter() - started:.0f} s)"

@@ -18,10 +18,9 @@ from messages_app.operations.common import analyze_loaded, ensure_users, reset_s
 
 BATCH = 5000
 EDIT_ROUND = 40
-EDIT_ROUNDS = 9
 
 
-def run(*, size: int, runs: int) -> dict:
+def run(*, size: int, runs: int, edit_rounds: int = 9) -> dict:
     generator = random.Random(0)
     corpus = seed._seed_corpus(generator)
     started = time.perf_counter()
@@ -35,7 +34,7 @@ def run(*, size: int, runs: int) -> dict:
     results = []
     for label, text, second_page in queries:
         results.append({"label": label, **timed(reader, text, runs, second_page=second_page)})
-    return {"load_seconds": load_seconds, "queries": results, "edit_cycle": edit_cycles(reader)}
+    return {"load_seconds": load_seconds, "queries": results, "edit_cycle": edit_cycles(reader, edit_rounds)}
 
 
 def load(size: int, generator: random.Random, corpus: str) -> None:
@@ -111,7 +110,7 @@ def timed(reader, text: str, runs: int, *, second_page: bool) -> dict:
     }
 
 
-def edit_cycles(reader) -> dict:
+def edit_cycles(reader, rounds: int) -> dict:
     """Edit cycles per second with the index kept and without, in alternating rounds.
 
     Two kinds: the services alone (open the editor: lease and body; save: file, fsync, publish),
@@ -149,13 +148,13 @@ def edit_cycles(reader) -> dict:
         if answer.status_code != 302:
             raise RuntimeError(f"the save answered {answer.status_code}")
 
-    return {"services": _alternating(by_services), "pages": _alternating(by_pages)}
+    return {"services": _alternating(by_services, rounds), "pages": _alternating(by_pages, rounds)}
 
 
-def _alternating(cycle) -> dict:
+def _alternating(cycle, rounds: int) -> dict:
     real_put = search.document_put
     rates: dict[bool, list[float]] = {True: [], False: []}
-    for round_number in range(EDIT_ROUNDS * 2):
+    for round_number in range(rounds * 2):
         indexed = round_number % 2 == 0
         search.document_put = real_put if indexed else (lambda **kwargs: None)
         try:
@@ -167,7 +166,7 @@ def _alternating(cycle) -> dict:
             search.document_put = real_put
     every = rates[True] + rates[False]
     return {
-        "rounds": EDIT_ROUNDS,
+        "rounds": rounds,
         "with_index": statistics.median(rates[True]),
         "without_index": statistics.median(rates[False]),
         "spread": (max(every) - min(every)) / statistics.median(every),

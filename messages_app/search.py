@@ -7,9 +7,9 @@ current version's subject and text, which every write of a message keeps in its 
 transaction (``document_put``); ``reindex_search`` repairs whatever drifted.
 
 Results come best first within windows of the newest matches: each request ranks at most
-``WINDOW`` matching messages, newest first, so a word in half a million messages costs what a
-word in a thousand does. A rare word's matches all fit in one window and are ranked together.
-Neither OFFSET nor COUNT is ever asked; the cursor names the window and the last row shown.
+``WINDOW`` matching messages, however many hold the words. A rare word's matches all fit in
+one window and are ranked together.
+Neither OFFSET nor COUNT is ever asked; the cursor names the window and how many of its rows were shown.
 """
 
 import base64
