@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from messages_app import search_views, views
+from messages_app import health_views, search_views, views
 from messages_app.api import api_urls, unknown_route
 
 urlpatterns = [
@@ -9,6 +9,8 @@ urlpatterns = [
     path("messages/", include("messages_app.urls")),
     path("b/<slug:slug>/", views.board_messages, name="board-messages"),
     path("search/", search_views.search_page, name="search"),
+    path("healthz", health_views.healthz, name="healthz"),
+    path("readyz", health_views.readyz, name="readyz"),
     path("accounts/", include("messages_app.account_urls")),
     path("admin/", admin.site.urls),
     path("api/", api_urls()),

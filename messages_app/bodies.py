@@ -29,6 +29,11 @@ def messages_storage() -> Storage:
     return storages["messages"]
 
 
+def storage_probe() -> None:
+    """Raise OSError unless the body storage answers (/readyz): its folder, or its bucket."""
+    messages_storage().probe()
+
+
 @dataclass(frozen=True, slots=True)
 class StoredBody:
     key: str

@@ -1,9 +1,10 @@
 """The storages that hold message bodies: Django's own, made durable or cheaper per request.
 
 Each overrides only Storage's documented hooks (``_save``, ``_open``, ``delete``), so the file
-handler (bodies.py) calls nothing but ``save``, ``open``, ``delete``, ``exists`` and ``listing``,
-whatever the backend. Both also list their files in byte order of name (``listing``), which
-verify_storage and migrate_storage merge with the database's keys sorted the same way.
+handler (bodies.py) calls nothing but ``save``, ``open``, ``delete``, ``exists``, ``listing`` and
+``probe`` (is it reachable, for /readyz), whatever the backend. Both also list their files in
+byte order of name (``listing``), which verify_storage and migrate_storage merge with the
+database's keys sorted the same way.
 """
 
 import contextlib
@@ -14,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.base import File
 from django.core.files.storage import FileSystemStorage
@@ -41,6 +44,13 @@ class DurableFileSystemStorage(FileSystemStorage):
 
     def _save(self, name: str, content) -> str:
         return self._write(name, content.chunks(), replace=False)
+
+    def probe(self) -> None:
+        """Raise OSError unless the storage's folder is there (or can be made) and writable (/readyz)."""
+        # A new board has no folder until its first post makes it: made here, as that post would.
+        os.makedirs(self.location, exist_ok=True)
+        if not os.access(self.location, os.W_OK | os.X_OK):
+            raise PermissionError("the body folder is not writable")
 
     def listing(self, prefix: str) -> Iterator[ListedBody]:
         """Yield every file under ``prefix`` in byte order of its name, one at a time."""
@@ -125,6 +135,11 @@ def _walk_sorted(path: str, name: str) -> Iterator[ListedBody]:
             yield ListedBody(entry_name, stat.st_size, stat.st_mtime)
 
 
+# A key no body has: a store that answers "not found" for it is up.
+PROBE_KEY = "health/probe"
+PROBE_CONFIG = Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1, "mode": "standard"})
+
+
 class BodyS3Storage(S3Storage):
     """django-storages' S3 storage with one request per body written or read.
 
@@ -155,6 +170,38 @@ class BodyS3Storage(S3Storage):
             super().delete(name)
         except (BotoCoreError, ClientError) as error:
             raise OSError(f"the storage could not delete {name}: {error}") from error
+
+    def probe(self) -> None:
+        """Ask the store one cheap question (/readyz); raise OSError unless it answers in time.
+
+        With a client of its own, one attempt and second-long timeouts: the bodies' client
+        retries for many seconds, longer than a load balancer waits.
+        """
+        if self._probe_client is None:
+            # From the storage's own settings (django-storages' documented options).
+            session = boto3.session.Session(
+                aws_access_key_id=self.access_key,
+                aws_secret_access_key=self.secret_key,
+                aws_session_token=self.security_token,
+            )
+            self._probe_client = session.client(
+                "s3",
+                region_name=self.region_name,
+                endpoint_url=self.endpoint_url,
+                use_ssl=self.use_ssl,
+                verify=self.verify,
+                config=self.client_config.merge(PROBE_CONFIG),
+            )
+        try:
+            self._probe_client.head_object(Bucket=self.bucket_name, Key=PROBE_KEY)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code not in {"404", "NoSuchKey", "NotFound"}:
+                raise OSError(f"the object store refused: {code}") from None
+        except BotoCoreError as error:
+            raise OSError(f"the object store did not answer: {type(error).__name__}") from None
+
+    _probe_client = None
 
     def listing(self, prefix: str) -> Iterator[ListedBody]:
         """Yield every object under ``prefix`` in byte order of key (S3 lists in that order)."""
