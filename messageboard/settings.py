@@ -85,6 +85,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer, refusals by the middleware below included, gets its id and its line.
+    "messageboard.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything could read a body: a request declaring one over the limit gets 413.
     "messageboard.middleware.RequestSizeLimitMiddleware",
@@ -353,9 +355,24 @@ if env_bool("HTTPS", not DEBUG):
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# One JSON line per request, per lease transition and per save on standard error (messageboard/logs.py),
+# at MESSAGEBOARD_LOG_LEVEL (INFO: every line; WARNING: refusals and errors only); other
+# libraries' lines at LOG_LEVEL.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "messageboard.logs.JsonFormatter"}},
+    "filters": {"request_id": {"()": "messageboard.logs.RequestIdFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]},
+    },
+    "loggers": {
+        "messageboard": {
+            "filters": ["request_id"],
+            "handlers": ["console"],
+            "level": env_str("MESSAGEBOARD_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
 }

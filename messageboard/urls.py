@@ -18,3 +18,4 @@ urlpatterns = [
 ]
 
 handler404 = "messages_app.views.page_not_found"
+handler500 = "messages_app.views.server_error"

@@ -20,7 +20,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from messages_app import bodies, leases, permissions, protocol_sql, selectors, services
+from messages_app import bodies, events, leases, permissions, protocol_sql, selectors, services
 from messages_app.errors import (
     DRAFT_BASE_INVALID,
     AlreadyCurrent,
@@ -60,6 +60,7 @@ class SavedEdit:
     updated_at: datetime
 
 
+@events.logged("edit.open")
 def message_edit_open(*, message_id: int, user) -> OpenedEditor:
     """Take the message's lease for the user and read the message and its body under it.
 
@@ -78,6 +79,7 @@ def message_edit_open(*, message_id: int, user) -> OpenedEditor:
     return OpenedEditor(message=message, body=selectors.message_body(message), lease=grant)
 
 
+@events.logged("save")
 def message_edit_save(
     *,
     message_id: int,
@@ -205,6 +207,7 @@ def _save_refusal(*, message_id: int, user, base_version: int, lease_token: str 
     return None
 
 
+@events.logged("revert")
 def message_revert(*, message_id: int, user, version: int, base_version: int, lease_token: str | None) -> SavedEdit:
     """Publish an old version's subject and body as a new version by the user.
 
@@ -286,6 +289,7 @@ def merge_onto(
     )
 
 
+@events.logged("lease.acquire")
 def message_lease_acquire(*, message_id: int, user) -> LeaseGrant:
     """Take a message's editing lease for the user (a new token each time).
 
@@ -319,6 +323,7 @@ def message_lease_wait(*, message_id: int, user) -> leases.QueueState:
     return leases.queue_state(message_id=message_id, user=user)
 
 
+@events.logged("lease.renew")
 def message_lease_renew(*, message_id: int, user, token: str) -> LeaseGrant:
     """Extend the user's lease on a message, up to MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS since taken or saved.
 
@@ -357,6 +362,7 @@ def _broken_by_moderator(*, message_id: int, user) -> tuple[str, datetime] | Non
     return last[1], last[2]
 
 
+@events.logged("lease.release")
 def message_lease_release(*, message_id: int, user, token: str | None) -> None:
     """Give up the user's lease; without a token a moderator breaks whoever holds it."""
     if token:
@@ -369,6 +375,7 @@ def message_lease_release(*, message_id: int, user, token: str | None) -> None:
     message_lease_break(message_id=message_id, user=user)
 
 
+@events.logged("lease.break")
 def message_lease_break(*, message_id: int, user) -> bool:
     """Break whoever's lease a message has (moderators only); return whether a valid one was broken."""
     state = message_must_be_visible(message_id, viewer=user)

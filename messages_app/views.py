@@ -108,6 +108,16 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return render(request, "404.html", {"detail": "There is no page at this address."}, status=404)
 
 
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The 500 page, with the request's id for the person to quote (the log line has the same).
+
+    Rendered from the template alone, without context processors: whatever failed (the
+    database, the cache) may be what they would call.
+    """
+    template = get_template("500.html")
+    return HttpResponse(template.render({"request_id": getattr(request, "request_id", "")}), status=500)
+
+
 @require_GET
 def board_index(request: HttpRequest) -> HttpResponse:
     """The front page: the boards the person may read, with their counters and newest message.
