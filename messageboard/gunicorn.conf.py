@@ -9,6 +9,8 @@ storage and the cache, so more workers, or more machines, need no other coordina
 """
 
 import os
+import shutil
+import tempfile
 
 HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = os.environ.get("PORT", "8000")
@@ -36,3 +38,30 @@ if os.environ.get("MESSAGEBOARD_BEHIND_TLS_PROXY", "").lower() not in {"1", "tru
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+# Each worker keeps its metrics in files here, which /metrics adds up (messages_app/metrics.py).
+# Set before any worker imports prometheus_client; a folder of this server's own unless named.
+_METRICS_DIR_MADE_HERE = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _METRICS_DIR_MADE_HERE:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="messageboard-metrics-")
+
+
+def on_starting(server) -> None:
+    # A previous server's files would add its workers' counts to this one's.
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
+
+
+def on_exit(server) -> None:
+    if _METRICS_DIR_MADE_HERE:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def child_exit(server, worker) -> None:
+    # A dead worker's gauges leave the sums; its counters stay counted.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,5 +1,6 @@
 """Settings for Messageboard, read from environment variables with safe development defaults."""
 
+import ipaddress
 import os
 import tempfile
 import warnings
@@ -87,6 +88,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every answer, refusals by the middleware below included, gets its id and its line.
     "messageboard.request_log.RequestLogMiddleware",
+    "messages_app.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything could read a body: a request declaring one over the limit gets 413.
     "messageboard.middleware.RequestSizeLimitMiddleware",
@@ -304,6 +306,18 @@ MESSAGEBOARD_RATE_MERGES = env_rate("MESSAGEBOARD_RATE_MERGES", "30/minute;300/h
 MESSAGEBOARD_RATE_PREVIEWS = env_rate("MESSAGEBOARD_RATE_PREVIEWS", "60/minute;1200/hour")
 # What one search may cost the database, whatever its words: past it, it is refused as too broad.
 MESSAGEBOARD_SEARCH_TIME_LIMIT_MS = env_int("MESSAGEBOARD_SEARCH_TIME_LIMIT_MS", 2000)
+# Who may read /metrics (messages_app/metrics.py): addresses or networks, comma-separated (the
+# caller's address as the rate limits see it, MESSAGEBOARD_TRUSTED_PROXY_COUNT included), or
+# anyone sending "Authorization: Bearer <MESSAGEBOARD_METRICS_TOKEN>"; everyone else gets 403.
+MESSAGEBOARD_METRICS_ALLOW = tuple(
+    entry.strip() for entry in env_str("MESSAGEBOARD_METRICS_ALLOW", "127.0.0.1/32,::1/128").split(",") if entry.strip()
+)
+for _entry in MESSAGEBOARD_METRICS_ALLOW:
+    try:
+        ipaddress.ip_network(_entry, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"MESSAGEBOARD_METRICS_ALLOW: {_entry!r} is not an address or a network.") from None
+MESSAGEBOARD_METRICS_TOKEN = env_str("MESSAGEBOARD_METRICS_TOKEN", "")
 # Searches per address, pages and API alike (each ranks up to a thousand matches).
 MESSAGEBOARD_RATE_SEARCHES = env_rate("MESSAGEBOARD_RATE_SEARCHES", "30/minute;600/hour")
 # Shared by every process and app server through Redis; on the embedded default, per process.

@@ -11,6 +11,7 @@ urlpatterns = [
     path("search/", search_views.search_page, name="search"),
     path("healthz", health_views.healthz, name="healthz"),
     path("readyz", health_views.readyz, name="readyz"),
+    path("metrics", health_views.metrics, name="metrics"),
     path("accounts/", include("messages_app.account_urls")),
     path("admin/", admin.site.urls),
     path("api/", api_urls()),

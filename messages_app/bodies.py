@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 
-from messages_app import packs
+from messages_app import metrics, packs
 from messages_app.storage import SYNC_EACH_WRITE, ListedBody
 from messages_app.textcache import TextCache
 
@@ -65,7 +65,11 @@ def body_save(*, message_id: int, version: int, data: bytes, text: str | None = 
 
 def _save_exactly(storage: Storage, key: str, data: bytes) -> StoredBody:
     """Write data under exactly ``key``: a storage that renames instead of refusing would hide a collision."""
-    saved = storage.save(key, ContentFile(data))
+    try:
+        saved = storage.save(key, ContentFile(data))
+    except OSError:
+        metrics.STORAGE_ERRORS.labels("write").inc()
+        raise
     if saved != key:
         storage.delete(saved)
         raise FileExistsError(f"storage renamed {key!r} to {saved!r}")
@@ -116,8 +120,15 @@ def version_read(location: VersionLocation) -> str:
     """Return a version's text, from the cache when it is there, wherever the version is stored."""
     text = body_cached(location.key)
     if text is None:
-        text = version_read_bytes(location).decode("utf-8")
+        metrics.BODY_CACHE.labels("miss").inc()
+        try:
+            text = version_read_bytes(location).decode("utf-8")
+        except OSError:
+            metrics.STORAGE_ERRORS.labels("read").inc()
+            raise
         _cache_set(location.key, text)
+    else:
+        metrics.BODY_CACHE.labels("hit").inc()
     return text
 
 

@@ -21,7 +21,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from messages_app import bodies, permissions, protocol_sql, services
+from messages_app import bodies, metrics, permissions, protocol_sql, services
 from messages_app.errors import (
     DRAFT_BASE_INVALID,
     DRAFT_SEQ_INVALID,
@@ -126,6 +126,7 @@ def draft_put(*, message_id: int, user, subject: str | None, body: str, base_ver
             bodies.draft_delete(file.key)
     if replaced_key:
         bodies.draft_delete(replaced_key)
+    metrics.DRAFTS.inc()
     return DraftText(message_id, draft.subject, body, draft.base_version, draft.seq, draft.updated_at)
 
 

@@ -14,13 +14,14 @@ Every hand-written statement these run is in ``protocol_sql.py``, beside the lea
 
 import functools
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
-from messages_app import bodies, events, leases, permissions, protocol_sql, selectors, services
+from messages_app import bodies, events, leases, metrics, permissions, protocol_sql, selectors, services
 from messages_app.errors import (
     DRAFT_BASE_INVALID,
     AlreadyCurrent,
@@ -117,7 +118,9 @@ def message_edit_save(
     data = services.body_validate(body)
     new_version = base_version + 1
     now = timezone.now()
+    writing = time.perf_counter()
     stored = bodies.body_save(message_id=message_id, version=new_version, data=data, text=body)
+    metrics.SAVE_SECONDS.labels("body_write").observe(time.perf_counter() - writing)
     publish = functools.partial(
         protocol_sql.save_publish,
         message_id=message_id,
@@ -134,6 +137,7 @@ def message_edit_save(
     try:
         for _attempt in range(SAVE_ATTEMPTS):
             block_done = False
+            committing = time.perf_counter()
             with transaction.atomic():
                 protocol_sql.lock_message_row(message_id)
                 published_subject = publish(protected=False)
@@ -154,6 +158,7 @@ def message_edit_save(
                         )
                 block_done = True
             if published:
+                metrics.SAVE_SECONDS.labels("commit").observe(time.perf_counter() - committing)
                 break
             refusal = _save_refusal(
                 message_id=message_id, user=user, base_version=base_version, lease_token=lease_token

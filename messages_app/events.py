@@ -1,4 +1,4 @@
-"""One log line per lease transition and per save (messageboard/logs.py writes it as JSON).
+"""One log line and one count per lease transition and per save (messageboard/logs.py, metrics.py).
 
 Each line names the use case, the message, the user, the outcome (``ok``, or the refusal's
 kind: ``LeaseHeld``, ``VersionConflict``…) and how long it took; a save adds the version it
@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from messages_app import metrics
 from messages_app.errors import DomainError
 
 logger = logging.getLogger("messageboard.events")
@@ -21,8 +22,6 @@ def logged[**P, R](event: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(function)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            if not logger.isEnabledFor(logging.WARNING):
-                return function(*args, **kwargs)
             started = time.perf_counter()
             outcome, level, version = "ok", logging.INFO, None
             try:
@@ -36,6 +35,7 @@ def logged[**P, R](event: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 outcome, level = type(error).__name__, logging.ERROR
                 raise
             finally:
+                metrics.use_case_done(event, outcome)
                 if logger.isEnabledFor(level):
                     user = kwargs.get("user")
                     logger.log(

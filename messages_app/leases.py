@@ -22,7 +22,7 @@ from django.db import connection
 from django.db.models import Case, Exists, F, Field, OuterRef, QuerySet, When
 from django.db.models.functions import Now
 
-from messages_app import protocol_sql
+from messages_app import metrics, protocol_sql
 from messages_app.errors import LEASE_MAX_HOLD, LeaseCooldown, LeaseHeld, LeaseLost, LeaseReserved, TooManyLeases
 from messages_app.models import EditLease, LeaseEvent, Message
 
@@ -267,6 +267,7 @@ def lease_clear_expired(*, batch: int = 1000) -> int:
     cleared = 0
     while True:
         gone = protocol_sql.clear_expired_batch(batch=batch)
+        metrics.LEASES.labels("expired").inc(gone)
         cleared += gone
         if gone < batch:
             return cleared

@@ -35,7 +35,7 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from messages_app import permissions, selectors
+from messages_app import metrics, permissions, selectors
 from messages_app.errors import RateLimited
 
 logger = logging.getLogger(__name__)
@@ -155,6 +155,7 @@ def _check(name: str, identifiers: tuple[str, ...], *, counting: bool) -> None:
 
 
 def _refusal(name: str, item: RateLimitItem, identifiers: tuple[str, ...]) -> RateLimited:
+    metrics.RATE_LIMITED.labels(name).inc()
     try:
         reset_at = limiter().get_window_stats(item, name, *identifiers).reset_time
     except StorageError:
@@ -174,19 +175,11 @@ def _storage_failed(name: str) -> None:
 def client_address(request: HttpRequest) -> str:
     """Return the address a request's limits count against.
 
-    REMOTE_ADDR, unless MESSAGEBOARD_TRUSTED_PROXY_COUNT proxies stand in front: then the
-    address the outermost of them saw, from X-Forwarded-For (entries further left are the
-    client's to invent). IPv6 addresses count by network (MESSAGEBOARD_RATE_IPV6_PREFIX,
-    /64 by default): one host is handed a whole /64 and could otherwise step through it.
+    The caller's address (client_ip). IPv6 addresses count by network
+    (MESSAGEBOARD_RATE_IPV6_PREFIX, /64 by default): one host is handed a whole /64 and could
+    otherwise step through it.
     """
-    address = request.META.get("REMOTE_ADDR", "")
-    proxies = settings.MESSAGEBOARD_TRUSTED_PROXY_COUNT
-    if proxies > 0:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-        if forwarded:
-            # Each trusted proxy appends what it saw; fewer entries than proxies means every
-            # entry was written by one of them.
-            address = forwarded[-proxies] if len(forwarded) >= proxies else forwarded[0]
+    address = client_ip(request)
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
@@ -197,6 +190,23 @@ def client_address(request: HttpRequest) -> str:
         prefix = settings.MESSAGEBOARD_RATE_IPV6_PREFIX
         return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False))
     return str(parsed)
+
+
+def client_ip(request: HttpRequest) -> str:
+    """Return the caller's address as sent: REMOTE_ADDR, or what the outermost trusted proxy saw.
+
+    With MESSAGEBOARD_TRUSTED_PROXY_COUNT proxies in front, the address the outermost of them
+    saw, from X-Forwarded-For (entries further left are the client's to invent).
+    """
+    address = request.META.get("REMOTE_ADDR", "")
+    proxies = settings.MESSAGEBOARD_TRUSTED_PROXY_COUNT
+    if proxies > 0:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if forwarded:
+            # Each trusted proxy appends what it saw; fewer entries than proxies means every
+            # entry was written by one of them.
+            address = forwarded[-proxies] if len(forwarded) >= proxies else forwarded[0]
+    return address
 
 
 def limit_address(name: str, request: HttpRequest) -> None:

@@ -29,7 +29,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from messages_app import permissions
+from messages_app import metrics, permissions
 from messages_app.errors import SEARCH_EMPTY, SEARCH_TOO_LONG, InvalidSearch, SearchTooBroad
 from messages_app.models import Message, SearchDocument
 
@@ -191,8 +191,14 @@ def messages_search(*, viewer, query: SearchQuery, after: SearchPosition | None 
     if not query.words and not query.phrases:
         return SearchPage(items=[], next_position=None)
     match = _Match.of(query)
-    with _time_bounded():
-        return _search(match, viewer_access=found, boards=boards, after=after, limit=limit)
+    try:
+        with _time_bounded():
+            page = _search(match, viewer_access=found, boards=boards, after=after, limit=limit)
+    except SearchTooBroad:
+        metrics.SEARCHES.labels("too_broad").inc()
+        raise
+    metrics.SEARCHES.labels("ok").inc()
+    return page
 
 
 def _search(match: "_Match", *, viewer_access, boards: tuple[int, ...], after, limit: int) -> SearchPage:
