@@ -32,26 +32,25 @@ POSTGRES = "postgres://postgres@127.0.0.1:5432/mb_bench_search"
 
 
 def environment(folder: Path, database: str) -> dict[str, str]:
-    url = f"sqlite:///{folder / 'db.sqlite3'}" if database == "sqlite" else POSTGRES
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "benchmarks.bench_settings",
-        "DATABASE_URL": url,
-        "MEDIA_ROOT": str(folder / "media"),
-        "DEBUG": "false",
-        "SECRET_KEY": "benchmark-" + "x" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1,testserver",
-        "HTTPS": "false",
-        "STATIC_ROOT": str(folder / "static"),
-        "MESSAGEBOARD_RATE_LIMITS": "off",
-        "PYTHONWARNINGS": "ignore",
-        "REDIS_URL": "",
-    }
+    """The benchmarks' board environment (benchmarks/packing.py), on SQLite or on PostgreSQL."""
+    from benchmarks.packing import environment as board_environment
+
+    env = board_environment(folder)
+    if database == "postgresql":
+        env["DATABASE_URL"] = POSTGRES
+    return env
 
 
 def measure(database: str, size: int, runs: int, edit_rounds: int) -> dict:
     """Run one database and size in a process of its own (Django's settings are per process)."""
-    with tempfile.TemporaryDirectory(prefix="bench-search-") as folder:
+    return run_on_fresh_board(
+        database, __file__, ["--child", str(size), "--runs", str(runs), "--edit-rounds", str(edit_rounds)]
+    )
+
+
+def run_on_fresh_board(database: str, script: str, arguments: list[str]) -> dict:
+    """Migrate an empty board on ``database``, run ``script arguments`` on it, and return its last line's JSON."""
+    with tempfile.TemporaryDirectory(prefix="bench-board-") as folder:
         env = environment(Path(folder), database)
         if database == "postgresql":
             for statement in ("DROP DATABASE IF EXISTS mb_bench_search", "CREATE DATABASE mb_bench_search"):
@@ -60,7 +59,7 @@ def measure(database: str, size: int, runs: int, edit_rounds: int) -> dict:
                 )
         subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], check=True, cwd=ROOT, env=env, capture_output=True)
         done = subprocess.run(
-            [PYTHON, __file__, "--child", str(size), "--runs", str(runs), "--edit-rounds", str(edit_rounds)],
+            [PYTHON, script, *arguments],
             check=True,
             cwd=ROOT,
             env=env,

@@ -196,6 +196,9 @@ class Revision(models.Model):
             # Versions by pack (repacking, verify_storage). Partial, so that no planner reads
             # "pack IS NULL" through it and sorts every loose version: that is the index above.
             models.Index(fields=["pack"], condition=Q(pack__isnull=False), name="revision_packed"),
+            # The dashboard's week of edits (dashboard.py) reads that week's edits from this index
+            # alone: not every version, not the week's new posts, not a table row per edit.
+            models.Index(fields=["created_at", "message"], condition=Q(version__gt=1), name="revision_edited"),
         ]
 
     def __str__(self) -> str:

@@ -20,6 +20,8 @@ from .pagination import NoCountChangeList, NoCountPaginator, UncountedAdmin
 admin.site.site_header = "Messageboard moderation"
 admin.site.site_title = "Messageboard moderation"
 admin.site.index_title = "Moderation"
+# The moderation index, with a link to the dashboard above the models.
+admin.site.index_template = "admin/messages_app/index.html"
 
 __all__ = [
     "INLINE_ROWS",

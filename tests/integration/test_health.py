@@ -2,21 +2,13 @@
 
 import json
 import logging
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from contextlib import contextmanager
 
 import boto3
 import pytest
 from django.conf import settings
 
-from tests.conftest import database_url
-from tests.support.processes import ROOT
+from tests.support.processes import free_port, get_json, served
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,68 +39,11 @@ def test_readyz_gives_away_no_secret(client, body_storage):
         assert str(secret) not in body
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def served(env: dict[str, str]):
-    """Serve the board with gunicorn (one worker) in this environment; yield its address."""
-    port = free_port()
-    # Redis only where the test names it: the suite's own would answer for a board meant without.
-    server_env = {
-        **{name: value for name, value in os.environ.items() if name != "REDIS_URL"},
-        "DJANGO_SETTINGS_MODULE": "messageboard.settings",
-        "DATABASE_URL": database_url(),
-        "DEBUG": "false",
-        "SECRET_KEY": "health-test-" + "x" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "HTTPS": "false",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "1",
-        "PYTHONWARNINGS": "ignore",
-        **env,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "messageboard/gunicorn.conf.py", "messageboard.wsgi"],
-        cwd=ROOT,
-        env=server_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    address = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if get(address + "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the board did not start"
-            time.sleep(0.1)
-        yield address
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def get(url: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=15) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as refused:
-        return refused.code, json.loads(refused.read())
-
-
 def test_readyz_is_503_naming_the_database_when_it_is_unreachable(tmp_path):
     env = {"DATABASE_URL": f"postgres://postgres@{CLOSED}/nowhere", "MEDIA_ROOT": str(tmp_path)}
     with served(env) as address:
-        assert get(address + "/healthz") == (200, {"status": "ok"})
-        status, data = get(address + "/readyz")
+        assert get_json(address + "/healthz") == (200, {"status": "ok"})
+        status, data = get_json(address + "/readyz")
     assert status == 503
     assert data["status"] == "fail"
     assert data["checks"]["database"]["ok"] is False
@@ -118,7 +53,7 @@ def test_readyz_is_503_naming_the_database_when_it_is_unreachable(tmp_path):
 
 def test_readyz_is_503_naming_the_cache_when_redis_is_unreachable(tmp_path):
     with served({"REDIS_URL": f"redis://{CLOSED}/0", "MEDIA_ROOT": str(tmp_path)}) as address:
-        status, data = get(address + "/readyz")
+        status, data = get_json(address + "/readyz")
     assert status == 503
     assert data["checks"]["cache"]["ok"] is False
     assert data["checks"]["database"]["ok"] is True
@@ -146,13 +81,13 @@ def test_readyz_is_503_naming_the_storage_when_its_s3_endpoint_stops(tmp_path):
     stopped = False
     try:
         with served(env) as address:
-            status, data = get(address + "/readyz")
+            status, data = get_json(address + "/readyz")
             assert status == 200 and data["checks"]["storage"]["ok"] is True
 
             store.stop()
             stopped = True
             started = time.monotonic()
-            status, data = get(address + "/readyz")
+            status, data = get_json(address + "/readyz")
             took = time.monotonic() - started
     finally:
         if not stopped:

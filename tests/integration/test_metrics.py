@@ -3,8 +3,6 @@
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,9 +13,7 @@ from django.test import Client
 
 from messages_app import editing, services
 from messages_app.errors import LeaseHeld, RateLimited
-from tests.conftest import database_url
-from tests.integration.test_health import free_port
-from tests.support.processes import ROOT
+from tests.support.processes import served
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -193,44 +189,23 @@ def test_waiting_editors_and_held_leases_are_gauged(make_message, alice):
 
 
 def test_two_gunicorn_workers_add_up_and_a_killed_one_still_counts(tmp_path, body_storage):
-    port = free_port()
-    env = {
-        **{name: value for name, value in os.environ.items() if name not in {"REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"}},
-        "DJANGO_SETTINGS_MODULE": "messageboard.settings",
-        "DATABASE_URL": database_url(),
-        "MEDIA_ROOT": str(tmp_path / "media"),
-        "DEBUG": "false",
-        "SECRET_KEY": "metrics-test-" + "x" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "HTTPS": "false",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "PYTHONWARNINGS": "ignore",
-    }
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "counter_99999.db").write_bytes(b"left by a server before")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "messageboard/gunicorn.conf.py", "messageboard.wsgi"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    address = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(address)
+    env = {
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "WEB_CONCURRENCY": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    with served(env) as address:
         assert not (tmp_path / "metrics" / "counter_99999.db").exists(), "the directory was not emptied at start"
         # Eight at a time: a sync worker answers one request at a time, so both answer some.
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda _: urllib.request.urlopen(address + "/healthz", timeout=10).close(), range(40)))
-        served = _scraped(address)
-        assert value(served, "messageboard_requests_total", method="GET", status="200") >= 40
+        served_text = _scraped(address)
+        before = value(served_text, "messageboard_requests_total", method="GET", status="200")
+        assert before >= 40
         worker_pids = {path.stem.rsplit("_", 1)[-1] for path in (tmp_path / "metrics").glob("counter_*.db")}
         assert len(worker_pids) == 2, "both workers counted requests, and /metrics added them up"
-        before = value(served, "messageboard_requests_total", method="GET", status="200")
 
         os.kill(int(sorted(worker_pids)[0]), signal.SIGKILL)
         time.sleep(1)
@@ -238,9 +213,6 @@ def test_two_gunicorn_workers_add_up_and_a_killed_one_still_counts(tmp_path, bod
         after = value(_scraped(address), "messageboard_requests_total", method="GET", status="200")
         # A dead worker's counts stay in the sum (counters never go back).
         assert after >= before
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _scraped(address: str) -> str:
