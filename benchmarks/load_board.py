@@ -25,6 +25,8 @@ import django
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messageboard.settings")
+# This process seeds, times saves and checks invariants: a JSON line per save would bury its report.
+os.environ.setdefault("MESSAGEBOARD_LOG_LEVEL", "WARNING")
 django.setup()
 
 from django.conf import settings  # noqa: E402

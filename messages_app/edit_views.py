@@ -128,12 +128,27 @@ def _merged_into_form(message, current_body: str, kept: dict, initial: dict) -> 
     }
 
 
+def _editor_opened(*, message_id: int, user) -> editing.OpenedEditor:
+    """Take the lease and open the editor; raise LeaseHeld if someone else holds it or it is kept for them."""
+    try:
+        return editing.message_edit_open(message_id=message_id, user=user)
+    except LeaseHeld:
+        # The holder may have let go between the refusal and now: rather than a page saying
+        # "it is free (or your turn), click to edit", the editor, if the lease is still to be had.
+        if _waiting(editing.message_lease_wait(message_id=message_id, user=user), user)["lease_mode"] not in {
+            "free",
+            "your-turn",
+        }:
+            raise
+    return editing.message_edit_open(message_id=message_id, user=user)
+
+
 def _edit_page_or_wait(
     request: HttpRequest, message_id: int, *, kept: dict | None = None, notice: str = "", status: int = 200
 ):
     """Open the editor (with kept text if any), or show who holds the lease or why it is refused."""
     try:
-        opened = editing.message_edit_open(message_id=message_id, user=request.user)
+        opened = _editor_opened(message_id=message_id, user=request.user)
     except LeaseHeld:
         message = selectors.message_get(message_id=message_id, viewer=request.user)
         context = _edit_context(

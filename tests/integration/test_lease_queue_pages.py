@@ -76,3 +76,29 @@ def test_the_lease_status_of_a_missing_or_deleted_message_is_404_or_410(alice, b
     message = make_message(author=alice)
     services.message_delete(message_id=message.pk, user=alice)
     assert bob_client.get(f"/messages/{message.pk}/lease/").status_code == 410
+
+
+def test_a_lease_freed_just_after_the_refusal_opens_the_editor_not_a_link_to_it(
+    alice, bob_client, bob, make_message, monkeypatch
+):
+    message = make_message()
+    grant = editing.message_lease_acquire(message_id=message.pk, user=alice)
+    real_open = editing.message_edit_open
+    calls = []
+
+    def refused_then_released(**kwargs):
+        calls.append(kwargs["user"])
+        if len(calls) == 1:
+            try:
+                return real_open(**kwargs)  # refused: alice holds it
+            finally:
+                # Alice saves and lets go in the moment between the refusal and the page.
+                editing.message_lease_release(message_id=message.pk, user=alice, token=grant.token)
+        return real_open(**kwargs)
+
+    monkeypatch.setattr(editing, "message_edit_open", refused_then_released)
+    page = html(bob_client.get(f"/messages/{message.pk}/edit/"))
+
+    assert len(calls) == 2
+    assert 'data-lease-state="holding"' in page and 'name="lease_token"' in page
+    assert editing.leases.lease_current(message_id=message.pk).holder == "bob"
