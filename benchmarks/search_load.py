@@ -85,9 +85,8 @@ def matches(reader, text: str) -> int:
     """How many messages match: counted once, for the table (the search itself never counts)."""
     query = search.query_parse(text)
     matcher = search._Match.of(query)
-    where, params = matcher._window_where()
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {matcher.from_sql} WHERE {where}", params)
+        cursor.execute(f"SELECT COUNT(*) FROM {matcher.from_sql} WHERE {matcher.match_sql}", matcher.match_params)
         return cursor.fetchone()[0]
 
 

@@ -281,10 +281,18 @@ def _interrupted(error: OperationalError) -> bool:
 
 
 class _Match:
-    """One query's SQL on this database: the window of matches, then the page's rows and snippets."""
+    """One query's SQL on this database: the window of matches, then the page's rows and snippets.
 
-    def __init__(self, query: SearchQuery) -> None:
-        self.query = query
+    Each database's subclass fills in its statement parts: what matches (``match_sql``), how
+    a match scores (``score_sql``, higher better) and its snippet, each with its parameters.
+    """
+
+    id_column = from_sql = ""
+
+    def __init__(self, *, match: tuple[str, list], score: tuple[str, list], snippet: tuple[str, list]) -> None:
+        self.match_sql, self.match_params = match
+        self.score_sql, self.score_params = score
+        self.snippet_sql, self.snippet_params = snippet
 
     @classmethod
     def of(cls, query: SearchQuery) -> "_Match":
@@ -292,35 +300,34 @@ class _Match:
 
     def window(self, *, top: int | None, boards: tuple[int, ...]) -> list[tuple[int, float]]:
         """Return (message id, score) of the newest WINDOW matches below ``top``, higher scores better."""
-        where, params = self._window_where()
+        where, params = self.match_sql, list(self.match_params)
         if boards:
             where += f" AND m.board_id IN ({', '.join(['%s'] * len(boards))})"
-            params = [*params, *boards]
+            params += boards
         if top is not None:
             where += f" AND {self.id_column} < %s"
-            params = [*params, top]
+            params.append(top)
         sql = (
             f"SELECT {self.id_column}, {self.score_sql} FROM {self.from_sql} "
             f"JOIN {Message._meta.db_table} m ON m.id = {self.id_column} "
             f"WHERE {where} AND m.deleted_at IS NULL ORDER BY {self.id_column} DESC LIMIT %s"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*self._score_params(), *params, WINDOW])
+            cursor.execute(sql, [*self.score_params, *params, WINDOW])
             return [(message_id, float(score)) for message_id, score in cursor.fetchall()]
 
     def hits(self, message_ids: list[int], *, generation: int) -> dict[int, SearchHit]:
         users = get_user_model()._meta.db_table
         username = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).column
-        where, params = self._window_where()
         names = ", ".join(["%s"] * len(message_ids))
         sql = (
             f"SELECT m.id, m.subject, m.board_id, author.{username}, m.updated_at, {self.snippet_sql} "
             f"FROM {self.from_sql} JOIN {Message._meta.db_table} m ON m.id = {self.id_column} "
             f"JOIN {users} author ON author.id = m.author_id "
-            f"WHERE {where} AND m.deleted_at IS NULL AND {self.id_column} IN ({names})"
+            f"WHERE {self.match_sql} AND m.deleted_at IS NULL AND {self.id_column} IN ({names})"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*self._snippet_params(), *params, *message_ids])
+            cursor.execute(sql, [*self.snippet_params, *self.match_params, *message_ids])
             rows = cursor.fetchall()
         hits = {}
         for message_id, subject, board_id, author, updated_at, snippet in rows:
@@ -337,35 +344,22 @@ class _Match:
             )
         return hits
 
-    # Filled in per database.
-    id_column = from_sql = score_sql = snippet_sql = ""
-
-    def _window_where(self) -> tuple[str, list]:
-        raise NotImplementedError
-
-    def _score_params(self) -> list:
-        return []
-
-    def _snippet_params(self) -> list:
-        return []
-
 
 class _SqliteMatch(_Match):
     id_column = f"{FTS}.rowid"
     from_sql = FTS
-    # bm25 is lower for better matches; a subject's words weigh as four of the body's.
-    score_sql = f"-bm25({FTS}, 4.0, 1.0)"
-    snippet_sql = f"snippet({FTS}, 1, char(57344), char(57345), ' … ', {SNIPPET_WORDS})"
 
-    def _window_where(self) -> tuple[str, list]:
-        return f"{FTS} MATCH %s", [self._expression()]
-
-    def _expression(self) -> str:
+    def __init__(self, query: SearchQuery) -> None:
         # Every term in double quotes: FTS5 reads a quoted string as a phrase of words and
         # nothing in it as syntax (the words hold only letters, digits and underscores).
-        terms = [f'"{word}"' for word in self.query.words]
-        terms += ['"' + " ".join(phrase) + '"' for phrase in self.query.phrases]
-        return " AND ".join(terms)
+        terms = [f'"{word}"' for word in query.words]
+        terms += ['"' + " ".join(phrase) + '"' for phrase in query.phrases]
+        super().__init__(
+            match=(f"{FTS} MATCH %s", [" AND ".join(terms)]),
+            # bm25 is lower for better matches; a subject's words weigh as four of the body's.
+            score=(f"-bm25({FTS}, 4.0, 1.0)", []),
+            snippet=(f"snippet({FTS}, 1, char(57344), char(57345), ' … ', {SNIPPET_WORDS})", []),
+        )
 
 
 class _PostgresMatch(_Match):
@@ -373,36 +367,31 @@ class _PostgresMatch(_Match):
     from_sql = f"{TABLE} s"
 
     def __init__(self, query: SearchQuery) -> None:
-        super().__init__(query)
         # Each term through PostgreSQL's own parser (stemmed, stop words dropped), all ANDed.
         # Written inline, not joined from a subquery: constant, the planner can estimate how
         # many rows a word matches and choose between the GIN index and the newest-first scan.
         parts = ["plainto_tsquery('english', %s)"] * len(query.words)
         parts += ["phraseto_tsquery('english', %s)"] * len(query.phrases)
-        self.tsquery = "(" + " && ".join(parts) + ")"
-        self.tsquery_params = [*query.words, *(" ".join(phrase) for phrase in query.phrases)]
-        self.score_sql = f"ts_rank(s.vector, {self.tsquery}, 1)"
+        tsquery = "(" + " && ".join(parts) + ")"
+        params = [*query.words, *(" ".join(phrase) for phrase in query.phrases)]
         # Marks each word of the query: ts_headline with a phrase query cost four times as much.
         # Cut from the text's first SNIPPET_CHARS: its cost grows with the text it parses.
-        self.snippet_params = [" ".join([*query.words, *(word for phrase in query.phrases for word in phrase)])]
-        self.snippet_sql = (
+        every_word = " ".join([*query.words, *(word for phrase in query.phrases for word in phrase)])
+        headline = (
             f"ts_headline('english', left(s.body, {SNIPPET_CHARS}), plainto_tsquery('english', %s), "
             f"'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={SNIPPET_WORDS + 11}, MinWords=15, "
             'ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "\')'
         )
-
-    def _window_where(self) -> tuple[str, list]:
-        return f"s.vector @@ {self.tsquery}", list(self.tsquery_params)
-
-    def _score_params(self) -> list:
-        return list(self.tsquery_params)
-
-    def _snippet_params(self) -> list:
-        return list(self.snippet_params)
+        super().__init__(
+            match=(f"s.vector @@ {tsquery}", params),
+            score=(f"ts_rank(s.vector, {tsquery}, 1)", params),
+            snippet=(headline, [every_word]),
+        )
 
 
 def _aware(value: datetime | str) -> datetime:
-    # SQLite hands a plain cursor's datetimes back as text, in UTC.
+    # SQLite hands a plain cursor's datetimes back as text, in UTC. (selectors._aware
+    # says the same, but search is below selectors: protocol_sql indexes every save through it.)
     if isinstance(value, str):
         value = parse_datetime(value)
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
