@@ -128,19 +128,31 @@ def _merged_into_form(message, current_body: str, kept: dict, initial: dict) -> 
     }
 
 
+class _KeptWaiting(Exception):
+    """The lease is held or kept for someone's turn; ``waiting`` is how the page shows it, from the last look."""
+
+    def __init__(self, waiting: dict):
+        self.waiting = waiting
+
+
+# A page that looks and finds the lease free (or its user's turn) tries again this often.
+EDITOR_ATTEMPTS = 3
+
+
 def _editor_opened(*, message_id: int, user) -> editing.OpenedEditor:
-    """Take the lease and open the editor; raise LeaseHeld if someone else holds it or it is kept for them."""
-    try:
-        return editing.message_edit_open(message_id=message_id, user=user)
-    except LeaseHeld:
-        # The holder may have let go between the refusal and now: rather than a page saying
-        # "it is free (or your turn), click to edit", the editor, if the lease is still to be had.
-        if _waiting(editing.message_lease_wait(message_id=message_id, user=user), user)["lease_mode"] not in {
-            "free",
-            "your-turn",
-        }:
-            raise
-    return editing.message_edit_open(message_id=message_id, user=user)
+    """Take the lease and open the editor; raise _KeptWaiting if someone else holds it or it is kept for them."""
+    attempts = 0
+    while True:
+        try:
+            return editing.message_edit_open(message_id=message_id, user=user)
+        except LeaseHeld:
+            attempts += 1
+            # The holder may have let go between the refusal and the look: rather than a page
+            # saying "it is free (or your turn), click to edit", the editor, while it is to be had.
+            # The page shows the look that decided, never a later one that could disagree.
+            waiting = _waiting(editing.message_lease_wait(message_id=message_id, user=user), user)
+            if waiting["lease_mode"] not in {"free", "your-turn"} or attempts == EDITOR_ATTEMPTS:
+                raise _KeptWaiting(waiting) from None
 
 
 def _edit_page_or_wait(
@@ -149,7 +161,7 @@ def _edit_page_or_wait(
     """Open the editor (with kept text if any), or show who holds the lease or why it is refused."""
     try:
         opened = _editor_opened(message_id=message_id, user=request.user)
-    except LeaseHeld:
+    except _KeptWaiting as kept_waiting:
         message = selectors.message_get(message_id=message_id, viewer=request.user)
         context = _edit_context(
             message,
@@ -157,7 +169,7 @@ def _edit_page_or_wait(
             kept=kept,
             notice=notice,
             may_take_over=permissions.may_break_lease(request.user, message.board_id),
-            **_waiting(editing.message_lease_wait(message_id=message_id, user=request.user), request.user),
+            **kept_waiting.waiting,
         )
         return render(request, EDIT_TEMPLATE, context, status=status)
     except (TooManyLeases, LeaseCooldown) as refused:

@@ -208,10 +208,9 @@ def queue_state(*, message_id: int, user) -> QueueState:
     With the lease free, the first waiter's turn starts now if it had not.
     """
     in_line = user.is_authenticated and protocol_sql.queue_seen(message_id=message_id, user_id=user.pk)
-    holder = lease_current(message_id=message_id)
-    if holder is None:
-        protocol_sql.queue_start_turn(message_id=message_id)
-    waiters = protocol_sql.queue_in_line(message_id=message_id, limit=QUEUE_PLACES_COUNTED)
+    protocol_sql.queue_start_turn(message_id=message_id)
+    held, waiters = protocol_sql.queue_look(message_id=message_id, limit=QUEUE_PLACES_COUNTED)
+    holder = LeaseInfo(holder=held[0], expires_at=held[1]) if held else None
     place = next((i for i, row in enumerate(waiters, 1) if row[0] == user.pk), None) if in_line else None
     if in_line and place is None:
         place = QUEUE_PLACES_COUNTED + 1

@@ -131,7 +131,10 @@ def queue_seen(*, message_id: int, user_id: int) -> bool:
         return cursor.rowcount > 0
 
 
-def queue_in_line(*, message_id: int, limit: int) -> list[tuple[int, str, datetime | None]]:
+Waiter = tuple[int, str, datetime | None]  # user id, username, when their turn began
+
+
+def queue_in_line(*, message_id: int, limit: int) -> list[Waiter]:
     """Return the first ``limit`` waiters still in line, in order: user id, username and when their turn began."""
     users = get_user_model()._meta.db_table
     username = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).column
@@ -142,6 +145,33 @@ def queue_in_line(*, message_id: int, limit: int) -> list[tuple[int, str, dateti
             [message_id, *_in_line_params(), limit],
         )
         return [(user_id, name, _as_datetime(turn_at) if turn_at else None) for user_id, name, turn_at in cursor]
+
+
+def queue_look(*, message_id: int, limit: int) -> tuple[tuple[str, datetime] | None, list[Waiter]]:
+    """Return who holds the lease (username, expiry) or None, and the first ``limit`` waiters still in line.
+
+    One statement, so both are read at one moment: read apart, a grant landing between the two
+    shows a free lease beside a line the new holder has already left.
+    """
+    users = get_user_model()._meta.db_table
+    username = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT part, user_id, name, at FROM ("
+            f"SELECT 0 AS part, 0 AS place, l.holder_id AS user_id, u.{username} AS name, l.expires_at AS at "
+            f"FROM {TABLE} l JOIN {users} u ON u.id = l.holder_id "
+            f"WHERE l.message_id = %s AND l.expires_at > {now_sql()} "
+            f"UNION ALL SELECT 1, place, user_id, name, at FROM ("
+            f"SELECT w.id AS place, w.user_id AS user_id, u.{username} AS name, w.turn_at AS at "
+            f"FROM {WAITERS} w JOIN {users} u ON u.id = w.user_id "
+            f"WHERE w.message_id = %s AND {_in_line_sql()} ORDER BY w.id LIMIT %s) AS line"
+            f") AS look ORDER BY part, place",
+            [message_id, message_id, *_in_line_params(), limit],
+        )
+        rows = cursor.fetchall()
+    holder = next(((name, _as_datetime(at)) for part, _, name, at in rows if part == 0), None)
+    waiters = [(user_id, name, _as_datetime(at) if at else None) for part, user_id, name, at in rows if part == 1]
+    return holder, waiters
 
 
 def queue_clear_left_batch(*, batch: int) -> int:
@@ -164,11 +194,14 @@ def queue_start_turn(*, message_id: int) -> None:
     Their reservation runs from the first moment anyone finds the lease free, so a waiter who
     left without a word holds the others up for one reservation at most.
     """
+    # The lease is checked in the same statement: a grant landing between the caller's look
+    # and this update must not start a turn while the new holder edits.
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {WAITERS} SET turn_at = {now_sql()} WHERE turn_at IS NULL AND id = ("
-            f"SELECT w.id FROM {WAITERS} w WHERE w.message_id = %s AND {_in_line_sql()} ORDER BY w.id LIMIT 1)",
-            [message_id, *_in_line_params()],
+            f"SELECT w.id FROM {WAITERS} w WHERE w.message_id = %s AND {_in_line_sql()} ORDER BY w.id LIMIT 1) "
+            f"AND NOT EXISTS (SELECT 1 FROM {TABLE} WHERE message_id = %s AND expires_at > {now_sql()})",
+            [message_id, *_in_line_params(), message_id],
         )
 
 

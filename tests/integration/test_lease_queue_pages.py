@@ -2,8 +2,10 @@
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
-from messages_app import editing, services
+from messages_app import editing, protocol_sql, services
+from messages_app.errors import LeaseHeld
 from messages_app.models import LeaseWaiter
 from tests.support.api import api_for, assert_error
 
@@ -102,3 +104,64 @@ def test_a_lease_freed_just_after_the_refusal_opens_the_editor_not_a_link_to_it(
     assert len(calls) == 2
     assert 'data-lease-state="holding"' in page and 'name="lease_token"' in page
     assert editing.leases.lease_current(message_id=message.pk).holder == "bob"
+
+
+def test_a_waiters_turn_never_starts_while_someone_holds_the_lease(alice, bob_client, bob, make_message):
+    message = make_message()
+    grant = editing.message_lease_acquire(message_id=message.pk, user=alice)
+    bob_client.get(f"/messages/{message.pk}/edit/")
+    # A page that looked a moment before alice's grant asks for the first waiter's turn now.
+    protocol_sql.queue_start_turn(message_id=message.pk)
+    assert LeaseWaiter.objects.get(user=bob).turn_at is None
+    assert 'data-lease-state="waiting"' in html(bob_client.get(f"/messages/{message.pk}/lease/"))
+
+    editing.message_lease_release(message_id=message.pk, user=alice, token=grant.token)
+    protocol_sql.queue_start_turn(message_id=message.pk)
+    assert LeaseWaiter.objects.get(user=bob).turn_at is not None
+
+
+def test_the_edit_page_keeps_trying_while_its_look_says_the_editor_is_to_be_had(
+    alice, bob_client, bob, make_message, monkeypatch
+):
+    message = make_message()
+    real_open = editing.message_edit_open
+    calls = []
+
+    def refused_twice(**kwargs):
+        # Each time another editor took the freed lease first, and let it go again at once.
+        calls.append(kwargs["user"])
+        if len(calls) <= 2:
+            raise LeaseHeld("carol", timezone.now())
+        return real_open(**kwargs)
+
+    monkeypatch.setattr(editing, "message_edit_open", refused_twice)
+    page = html(bob_client.get(f"/messages/{message.pk}/edit/"))
+
+    assert len(calls) == 3
+    assert 'data-lease-state="holding"' in page and 'name="lease_token"' in page
+
+
+def test_the_edit_page_shows_the_look_that_refused_it_not_a_later_one(
+    alice, bob_client, bob, make_message, monkeypatch
+):
+    message = make_message()
+    grant = editing.message_lease_acquire(message_id=message.pk, user=alice)
+    real_wait = editing.message_lease_wait
+    looks = []
+
+    def look_then_release(**kwargs):
+        looks.append(kwargs["user"])
+        try:
+            return real_wait(**kwargs)
+        finally:
+            # Alice lets go just after bob's page looked: the page says what that look saw,
+            # and bob's next poll finds his turn.
+            editing.message_lease_release(message_id=message.pk, user=alice, token=grant.token)
+
+    monkeypatch.setattr(editing, "message_lease_wait", look_then_release)
+    page = html(bob_client.get(f"/messages/{message.pk}/edit/"))
+
+    assert len(looks) == 1
+    assert 'data-lease-state="waiting"' in page and "<strong>alice</strong> is editing this message" in page
+    monkeypatch.setattr(editing, "message_lease_wait", real_wait)
+    assert 'data-lease-state="your-turn"' in html(bob_client.get(f"/messages/{message.pk}/lease/"))
