@@ -75,22 +75,30 @@ def use_case_done(event: str, outcome: str) -> None:
         SAVES.labels(outcome).inc()
 
 
-def _database_timer(execute: Callable, sql, params, many, context):
-    vendor = context["connection"].vendor
-    started = time.perf_counter()
-    try:
-        return execute(sql, params, many, context)
-    except Exception:
-        QUERY_ERRORS.labels(vendor).inc()
-        raise
-    finally:
-        QUERIES.labels(vendor).inc()
-        QUERY_SECONDS.labels(vendor).observe(time.perf_counter() - started)
+class _StatementTimer:
+    """Count and time one connection's statements (an execute wrapper, installed per connection)."""
+
+    def __init__(self, vendor: str) -> None:
+        # Bound once: labels() looks a child up under a lock, on every statement of every page.
+        self.count = QUERIES.labels(vendor)
+        self.seconds = QUERY_SECONDS.labels(vendor)
+        self.errors = QUERY_ERRORS.labels(vendor)
+
+    def __call__(self, execute: Callable, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        except Exception:
+            self.errors.inc()
+            raise
+        finally:
+            self.count.inc()
+            self.seconds.observe(time.perf_counter() - started)
 
 
 def _count_statements(sender, connection, **kwargs) -> None:
-    if _database_timer not in connection.execute_wrappers:
-        connection.execute_wrappers.append(_database_timer)
+    if not any(isinstance(wrapper, _StatementTimer) for wrapper in connection.execute_wrappers):
+        connection.execute_wrappers.append(_StatementTimer(connection.vendor))
 
 
 connection_created.connect(_count_statements, dispatch_uid="messageboard-metrics-statements")
@@ -101,13 +109,19 @@ class RequestMetricsMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        self.children: dict[tuple[str, int], tuple] = {}
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
         method = request.method if request.method in KNOWN_METHODS else "other"
-        REQUESTS.labels(method, str(response.status_code)).inc()
-        REQUEST_SECONDS.labels(method).observe(time.perf_counter() - started)
+        key = (method, response.status_code)
+        counted = self.children.get(key)
+        if counted is None:
+            # Bound once per method and status: labels() takes a lock on every call.
+            counted = self.children[key] = (REQUESTS.labels(method, str(key[1])), REQUEST_SECONDS.labels(method))
+        counted[0].inc()
+        counted[1].observe(time.perf_counter() - started)
         return response
 
 

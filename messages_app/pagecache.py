@@ -10,6 +10,9 @@
   at most until the first lease it shows runs out (expiry moves no number).
 - A visitor's whole page (the layout around one of those) is kept under its title, content and
   address: signed in, or with a notice to show, the layout is rendered for the person.
+- A visitor's whole message page is also kept under the list and access generations, read
+  before the message: every change such a page shows moves one of them, so a kept one is
+  served after one small read, without reading the message (visitor_message_page).
 
 Both live in this process's memory within MESSAGEBOARD_PAGE_CACHE_BYTES: looking one up costs
 less than a query, while rendering them is most of what the pages cost (README "Performance").
@@ -37,6 +40,9 @@ GENERATION_TABLE = ListGeneration._meta.db_table
 # PostgreSQL: a sequence (migration 0009) moves without a row lock, so writers never queue on it.
 GENERATION_SEQUENCE = "messages_app_list_generation"
 
+# Articles, list rows, lists, visitors' pages (by their content) and visitors' message pages
+# (by the generations): the last two hold the same pages under different keys.
+KINDS = ("article", "row", "list", "visitor", "visitor-message")
 _caches: dict[str, BoundedTextCache] = {}
 _caches_lock = threading.Lock()
 
@@ -45,9 +51,8 @@ def _cache(name: str) -> BoundedTextCache:
     cache = _caches.get(name)
     if cache is None:
         with _caches_lock:
-            # Articles, list rows, lists and visitors' pages share the budget in quarters: none
-            # pushes another out.
-            cache = _caches.setdefault(name, BoundedTextCache(settings.MESSAGEBOARD_PAGE_CACHE_BYTES // 4))
+            # Each kind has an equal share of the budget: none pushes another out.
+            cache = _caches.setdefault(name, BoundedTextCache(settings.MESSAGEBOARD_PAGE_CACHE_BYTES // len(KINDS)))
     return cache
 
 
@@ -96,6 +101,30 @@ def visitor_page(key: Hashable, render: Callable[[], str]) -> str:
     text is hashed once and compared by identity: a new fragment is a new key.
     """
     return _kept("visitor", key, render)
+
+
+def visitor_message_page(message_id: int, path: str) -> tuple[Hashable, str | None]:
+    """Return the key a visitor's message page is kept under now, and the page if it is kept.
+
+    The key holds the list generation and the access generation, read here, before the caller
+    reads the message. Every change a signed-out reader's message page shows moves one of them:
+    a save or revert, a lease taken, a delete or restore, protection, its editors, a move, a
+    renamed user (the list generation); a board's grants or name (the access generation). So a
+    kept page is the current one without a look at the message. Pages showing a lease are not
+    kept (its expiry is shown, and a renewal moves no number): keep_visitor_message_page's caller
+    decides that.
+    """
+    key = (message_id, path, list_generations())
+    return key, _cache("visitor-message").get(key)
+
+
+def keep_visitor_message_page(key: Hashable, html: str) -> None:
+    """Keep a visitor's whole message page under the key visitor_message_page gave before the message was read.
+
+    Like a list, at most MESSAGEBOARD_LIST_CACHE_SECONDS: a PostgreSQL sequence that failed to
+    move after a commit (list_changed) leaves a page behind no longer than that.
+    """
+    _cache("visitor-message").set(key, html, stale_at=time.time() + settings.MESSAGEBOARD_LIST_CACHE_SECONDS)
 
 
 def list_page(key: Hashable, render: Callable[[], tuple[str, float | None]], *, generation: int | None = None) -> str:

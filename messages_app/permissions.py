@@ -134,6 +134,7 @@ class _Snapshot:
         self.all_boards = tuple(sorted(self.boards))
         self.levels: dict[tuple[bool, frozenset[int]], dict[int, int]] = {}
         self.groups: dict[int, frozenset[int]] = {}
+        self.visitor: Access | None = None
 
 
 # Grants are a few rows per board; users' groups are kept up to this many users per process.
@@ -156,11 +157,22 @@ def access(user, *, generation: int | None = None) -> Access:
     if kept is not None and kept[0] == _local_changes and generation in (None, kept[1].generation):
         return kept[1]
     snapshot = _current_snapshot(generation)
-    site_moderator = is_moderator(user)
-    authenticated = bool(user.is_authenticated and user.is_active)
+    if user.is_authenticated:
+        result = _access_of(snapshot, user, site_moderator=is_moderator(user), authenticated=user.is_active)
+    else:
+        # Every visitor has the same levels: built once per snapshot, not once per page view.
+        if snapshot.visitor is None:
+            snapshot.visitor = _access_of(snapshot, user, site_moderator=False, authenticated=False)
+        result = snapshot.visitor
+    with contextlib.suppress(AttributeError):  # an object that takes no attributes: asked again next time
+        user._messageboard_access = (_local_changes, result)
+    return result
+
+
+def _access_of(snapshot: _Snapshot, user, *, site_moderator: bool, authenticated: bool) -> Access:
     groups = _groups_of(snapshot, user.pk) if authenticated else frozenset()
     levels = _levels_for(snapshot, authenticated, groups)
-    result = Access(
+    return Access(
         generation=snapshot.generation,
         user_id=user.pk if authenticated else None,
         site_moderator=site_moderator,
@@ -170,9 +182,6 @@ def access(user, *, generation: int | None = None) -> Access:
         if site_moderator
         else tuple(sorted(board for board, level in levels.items() if level >= READ)),
     )
-    with contextlib.suppress(AttributeError):  # an object that takes no attributes: asked again next time
-        user._messageboard_access = (_local_changes, result)
-    return result
 
 
 def every_board(generation: int) -> tuple[int, ...]:

@@ -221,6 +221,13 @@ def _list_html(
 @require_GET
 @shows_domain_errors
 def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
+    visitor = _plain_visitor(request)
+    if visitor:
+        # Most readers: their whole page is kept under numbers read before the message, so a
+        # kept one costs one small read and no look at the message (pagecache.visitor_message_page).
+        kept_key, kept = pagecache.visitor_message_page(message_id, request.get_full_path())
+        if kept is not None:
+            return HttpResponse(kept)
     message = selectors.message_get(message_id=message_id, viewer=request.user)
     buttons = {
         "offers_edit": permissions.offers_edit(request.user, message),
@@ -237,7 +244,13 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
 
     # The row holds everything the article shows but the body, which its version names.
     article = pagecache.article((message, *buttons.values()), article_html)
-    return board_page(request, title=message.subject, content=article)
+    if not visitor:
+        return board_page(request, title=message.subject, content=article)
+    html = _visitor_page_html(request, title=message.subject, content=article)
+    if message.lease_holder is None:
+        # A lease's expiry is shown, and a renewal moves no number: such a page is not kept whole.
+        pagecache.keep_visitor_message_page(kept_key, html)
+    return HttpResponse(html)
 
 
 @require_GET
@@ -275,12 +288,21 @@ def message_changes(request: HttpRequest, message_id: int) -> HttpResponse:
 
 def board_page(request: HttpRequest, *, title: str, content: str) -> HttpResponse:
     """Render the layout (templates/base.html) around a page's content, kept whole for visitors."""
-    context = {"page_title": title, "page_content": content}
+    if not _plain_visitor(request):
+        return render(request, "base.html", {"page_title": title, "page_content": content})
+    return HttpResponse(_visitor_page_html(request, title=title, content=content))
+
+
+def _plain_visitor(request: HttpRequest) -> bool:
+    """Return whether the page is for someone signed out with no notice waiting: the layout is the same for all."""
     # len() reads the notices waiting without marking them shown.
-    if request.user.is_authenticated or len(flash.get_messages(request)):
-        return render(request, "base.html", context)
+    return not request.user.is_authenticated and not len(flash.get_messages(request))
+
+
+def _visitor_page_html(request: HttpRequest, *, title: str, content: str) -> str:
+    context = {"page_title": title, "page_content": content}
     key = (title, content, request.get_full_path())
-    return HttpResponse(pagecache.visitor_page(key, lambda: render_to_string("base.html", context, request)))
+    return pagecache.visitor_page(key, lambda: render_to_string("base.html", context, request))
 
 
 @login_required

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.test import Client
 
-from messages_app import editing, leases, pagecache, services
+from messages_app import boards, editing, leases, pagecache, services
 from messages_app.models import Message
 
 pytestmark = pytest.mark.django_db
@@ -131,7 +131,7 @@ def test_many_distinct_list_pages_stay_within_the_cache_budget(client, many_mess
     for before in ids:
         assert client.get(f"/messages/?before={before}").status_code == 200
     kept = pagecache._cache("list")
-    assert 0 < kept.bytes <= settings.MESSAGEBOARD_PAGE_CACHE_BYTES // 4
+    assert 0 < kept.bytes <= settings.MESSAGEBOARD_PAGE_CACHE_BYTES // len(pagecache.KINDS)
     assert len(kept) < len(ids)
 
 
@@ -190,6 +190,72 @@ def test_a_renamed_editor_shows_on_the_kept_article(client, make_message, alice)
     user.username = "alicia"
     user.save()
     assert "<strong>alicia</strong>" in text(client.get(f"/messages/{message.pk}/"))
+
+
+# --- a visitor's whole message page ----------------------------------------------------------
+
+
+def test_a_visitors_kept_message_page_costs_one_read_and_no_look_at_the_message(
+    client, make_message, django_assert_num_queries
+):
+    message = make_message(body="Kept whole.")
+    kept = text(client.get(f"/messages/{message.pk}/"))
+    with django_assert_num_queries(1) as captured:  # the list and access generations
+        assert text(client.get(f"/messages/{message.pk}/")) == kept
+    assert Message._meta.db_table not in captured.captured_queries[0]["sql"]
+
+
+def test_a_protection_and_its_removal_show_on_a_visitors_kept_message_page(client, make_message, mia):
+    message = make_message()
+    assert ">Edit</a>" in text(client.get(f"/messages/{message.pk}/"))
+    services.message_protect(message_id=message.pk, user=mia)
+    page = text(client.get(f"/messages/{message.pk}/"))
+    assert "data-protected" in page and ">Edit</a>" not in page
+    services.message_unprotect(message_id=message.pk, user=mia)
+    page = text(client.get(f"/messages/{message.pk}/"))
+    assert "data-protected" not in page and ">Edit</a>" in page
+
+
+def test_named_editors_show_on_a_visitors_kept_message_page(client, make_message, alice, bob):
+    message = make_message()  # by alice
+    assert "data-restricted" not in text(client.get(f"/messages/{message.pk}/"))
+    boards.message_editors_set(message_id=message.pk, user=alice, users=["bob"], groups=[])
+    page = text(client.get(f"/messages/{message.pk}/"))
+    assert "data-restricted" in page and ">Edit</a>" not in page
+
+
+def test_a_move_to_a_private_board_or_a_board_made_private_hides_a_visitors_kept_message_page(
+    client, make_message, mia
+):
+    moved, stays = make_message(), make_message()
+    for message in (moved, stays):
+        text(client.get(f"/messages/{message.pk}/"))
+    boards.board_create(slug="staff", name="Staff", private=True)
+    boards.message_move(message_id=moved.pk, board_slug="staff", user=mia)
+    assert client.get(f"/messages/{moved.pk}/").status_code == 404
+    boards.board_revoke(slug=boards.default_board().slug, audience="everyone")
+    assert client.get(f"/messages/{stays.pk}/").status_code == 404
+
+
+def test_a_delete_ends_a_visitors_kept_message_page(client, make_message, alice):
+    message = make_message()
+    text(client.get(f"/messages/{message.pk}/"))
+    services.message_delete(message_id=message.pk, user=alice)
+    assert client.get(f"/messages/{message.pk}/").status_code == 410
+
+
+def test_a_message_page_showing_a_lease_is_not_kept_whole_so_a_renewal_shows(client, make_message, bob, settings):
+    message = make_message()
+    grant = editing.message_lease_acquire(message_id=message.pk, user=bob)
+    first = text(client.get(f"/messages/{message.pk}/"))
+    assert "<strong>bob</strong> is editing this message" in first
+    # The renewal moves the expiry shown, and no number a kept page is looked up under.
+    settings.MESSAGEBOARD_LEASE_SECONDS = settings.MESSAGEBOARD_LEASE_MAX_HOLD_SECONDS = 3600
+    renewed = editing.message_lease_renew(message_id=message.pk, user=bob, token=grant.token)
+    page = text(client.get(f"/messages/{message.pk}/"))
+    assert renewed.expires_at > grant.expires_at
+    assert f">{renewed.expires_at:%H:%M:%S} UTC</time>" in page
+    assert f">{grant.expires_at:%H:%M:%S} UTC</time>" not in page
 
 
 # --- the generation itself --------------------------------------------------------------------
@@ -313,6 +379,7 @@ def test_crafted_addresses_cannot_grow_the_kept_visitor_pages_past_the_budget(cl
     message = make_message(body="x" * 20_000)
     for n in range(200):
         assert client.get(f"/messages/{message.pk}/?junk={n}").status_code == 200
-    kept = pagecache._cache("visitor")
-    assert 0 < kept.bytes <= settings.MESSAGEBOARD_PAGE_CACHE_BYTES // 4
-    assert len(kept) < 200
+    for kind in ("visitor", "visitor-message"):
+        kept = pagecache._cache(kind)
+        assert 0 < kept.bytes <= settings.MESSAGEBOARD_PAGE_CACHE_BYTES // len(pagecache.KINDS)
+        assert len(kept) < 200
