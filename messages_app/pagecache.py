@@ -10,9 +10,9 @@
   at most until the first lease it shows runs out (expiry moves no number).
 - A visitor's whole page (the layout around one of those) is kept under its title, content and
   address: signed in, or with a notice to show, the layout is rendered for the person.
-- A visitor's whole message page is also kept under the list and access generations, read
-  before the message: every change such a page shows moves one of them, so a kept one is
-  served after one small read, without reading the message (visitor_message_page).
+- A visitor's whole message page is also kept under the row of the message page's one
+  statement (everything the page shows but the body, which the version names), so a kept one
+  is sent after that statement alone: no row object, permission rule or template.
 
 Both live in this process's memory within MESSAGEBOARD_PAGE_CACHE_BYTES: looking one up costs
 less than a query, while rendering them is most of what the pages cost (README "Performance").
@@ -103,28 +103,22 @@ def visitor_page(key: Hashable, render: Callable[[], str]) -> str:
     return _kept("visitor", key, render)
 
 
-def visitor_message_page(message_id: int, path: str) -> tuple[Hashable, str | None]:
-    """Return the key a visitor's message page is kept under now, and the page if it is kept.
+def visitor_message_page(key: Hashable) -> str | None:
+    """Return a visitor's whole message page kept under ``key``, or None.
 
-    The key holds the list generation and the access generation, read here, before the caller
-    reads the message. Every change a signed-out reader's message page shows moves one of them:
-    a save or revert, a lease taken, a delete or restore, protection, its editors, a move, a
-    renamed user (the list generation); a board's grants or name (the access generation). So a
-    kept page is the current one without a look at the message. Pages showing a lease are not
-    kept (its expiry is shown, and a renewal moves no number): keep_visitor_message_page's caller
-    decides that.
+    The key is the message page's statement's row (selectors.message_fetch) and the address.
+    The row holds everything a signed-out reader's page shows but the body, which its version
+    names: subject, names, times, the lease as the database judged it valid now, protection,
+    editors, board, and the access generation that decided who may read it and what buttons a
+    visitor is offered. A page kept under a row was made after that row passed the visitor's
+    permission check, and every visitor has the same levels: a hit needs neither.
     """
-    key = (message_id, path, list_generations())
-    return key, _cache("visitor-message").get(key)
+    return _cache("visitor-message").get(key)
 
 
 def keep_visitor_message_page(key: Hashable, html: str) -> None:
-    """Keep a visitor's whole message page under the key visitor_message_page gave before the message was read.
-
-    Like a list, at most MESSAGEBOARD_LIST_CACHE_SECONDS: a PostgreSQL sequence that failed to
-    move after a commit (list_changed) leaves a page behind no longer than that.
-    """
-    _cache("visitor-message").set(key, html, stale_at=time.time() + settings.MESSAGEBOARD_LIST_CACHE_SECONDS)
+    """Keep a visitor's whole message page under the row it was made from and its address."""
+    _cache("visitor-message").set(key, html)
 
 
 def list_page(key: Hashable, render: Callable[[], tuple[str, float | None]], *, generation: int | None = None) -> str:

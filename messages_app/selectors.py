@@ -150,42 +150,36 @@ def _board_params(boards: tuple[int, ...]) -> dict:
 
 
 def _message_rows(sql: str, params: dict) -> list[MessageRow]:
-    return _message_rows_and_generation(sql, params)[0]
-
-
-def _message_rows_and_generation(sql: str, params: dict) -> tuple[list[MessageRow], int | None]:
-    """Return the rows, and the access generation read with them (None without rows)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    if not rows:
-        return [], None
-    generation = rows[0][18] or 0
-    return [
-        MessageRow(
-            id=row[0],
-            subject=row[1],
-            version=row[2],
-            size=row[3],
-            sha256=row[4],
-            protected=bool(row[5]),
-            created_at=_aware(row[6]),
-            updated_at=_aware(row[7]),
-            author_id=row[8],
-            deleted_at=_aware(row[9]),
-            body_key=row[10],
-            author_name=row[11],
-            updated_by_name=row[12],
-            lease_holder=row[13],
-            lease_expires_at=_aware(row[14]),
-            board_id=row[15],
-            board_slug=(label := permissions.board_label(row[15], generation=generation))[0],
-            board_name=label[1],
-            editors_restricted=bool(row[16]),
-            editors_locked=bool(row[17]),
-        )
-        for row in rows
-    ], generation
+    return [_message_row(row) for row in rows]
+
+
+def _message_row(row: tuple) -> MessageRow:
+    """Build a MessageRow from a row of the hot statements (their columns in the same order)."""
+    return MessageRow(
+        id=row[0],
+        subject=row[1],
+        version=row[2],
+        size=row[3],
+        sha256=row[4],
+        protected=bool(row[5]),
+        created_at=_aware(row[6]),
+        updated_at=_aware(row[7]),
+        author_id=row[8],
+        deleted_at=_aware(row[9]),
+        body_key=row[10],
+        author_name=row[11],
+        updated_by_name=row[12],
+        lease_holder=row[13],
+        lease_expires_at=_aware(row[14]),
+        board_id=row[15],
+        board_slug=(label := permissions.board_label(row[15], generation=row[18] or 0))[0],
+        board_name=label[1],
+        editors_restricted=bool(row[16]),
+        editors_locked=bool(row[17]),
+    )
 
 
 def _aware(value: datetime | str | None) -> datetime | None:
@@ -235,15 +229,30 @@ def message_get(*, message_id: int, viewer=None, include_deleted: bool = False) 
     messages do not exist to others), or MessageGone for a deleted message unless
     include_deleted. Without a viewer nothing is checked: for the services' own reads.
     """
+    return message_from_row(message_fetch(message_id=message_id), viewer=viewer, include_deleted=include_deleted)
+
+
+def message_fetch(*, message_id: int) -> tuple | None:
+    """Return the message page's one statement's row as the database gives it, or None for no such message.
+
+    The row holds everything the page shows but the body, which its version names, down to the
+    access generation read with it: the message page keeps a visitor's whole page under it.
+    """
     if not fits_integer_column(message_id):
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_message_by_id_sql(connection.vendor), {"id": message_id})
+        return cursor.fetchone()
+
+
+def message_from_row(row: tuple | None, *, viewer=None, include_deleted: bool = False) -> MessageRow:
+    """Return the message of a message_fetch row, raising what message_get raises."""
+    if row is None:
         raise MessageNotFound()
-    rows, generation = _message_rows_and_generation(_message_by_id_sql(connection.vendor), {"id": message_id})
-    if not rows:
-        raise MessageNotFound()
-    message = rows[0]
+    message = _message_row(row)
     if viewer is not None:
         # The generation came with the row: the message page asks the database nothing more.
-        permissions.ensure_may_read(viewer, message.board_id, generation=generation)
+        permissions.ensure_may_read(viewer, message.board_id, generation=row[18] or 0)
     if message.deleted_at is not None and not include_deleted:
         raise MessageGone()
     return message

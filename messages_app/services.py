@@ -195,9 +195,6 @@ def _message_set_protected(*, message_id: int, user, protected: bool) -> bool:
         # After the UPDATE: on PostgreSQL a grant under way holds the row's share lock, so the
         # UPDATE waits for it and the look-up below sees its lease; later grants see "protected".
         updated = bool(changed.update(protected=protected))
-        if updated:
-            # A visitor's kept message page says whether it is protected (pagecache.visitor_message_page).
-            pagecache.list_changed()
         if protected:
             lease = leases.lease_current_holder(message_id=message_id)
             if lease is not None and not permissions.moderates(lease, state.board_id):

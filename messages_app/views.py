@@ -221,14 +221,16 @@ def _list_html(
 @require_GET
 @shows_domain_errors
 def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
+    row = selectors.message_fetch(message_id=message_id)
     visitor = _plain_visitor(request)
-    if visitor:
-        # Most readers: their whole page is kept under numbers read before the message, so a
-        # kept one costs one small read and no look at the message (pagecache.visitor_message_page).
-        kept_key, kept = pagecache.visitor_message_page(message_id, request.get_full_path())
+    if visitor and row is not None:
+        # Most readers: their whole page is kept under the row it was made from, which holds
+        # everything it shows (pagecache.visitor_message_page), so a kept one is sent as it is.
+        kept_key = (row, request.get_full_path())
+        kept = pagecache.visitor_message_page(kept_key)
         if kept is not None:
             return HttpResponse(kept)
-    message = selectors.message_get(message_id=message_id, viewer=request.user)
+    message = selectors.message_from_row(row, viewer=request.user)
     buttons = {
         "offers_edit": permissions.offers_edit(request.user, message),
         "may_delete": permissions.may_delete(
@@ -247,9 +249,7 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     if not visitor:
         return board_page(request, title=message.subject, content=article)
     html = _visitor_page_html(request, title=message.subject, content=article)
-    if message.lease_holder is None:
-        # A lease's expiry is shown, and a renewal moves no number: such a page is not kept whole.
-        pagecache.keep_visitor_message_page(kept_key, html)
+    pagecache.keep_visitor_message_page(kept_key, html)
     return HttpResponse(html)
 
 

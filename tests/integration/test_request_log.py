@@ -90,7 +90,7 @@ def test_the_500_page_shows_the_request_id_to_quote(make_message, monkeypatch, c
     def broken(**kwargs):
         raise RuntimeError("the database fell over")
 
-    monkeypatch.setattr(selectors, "message_get", broken)
+    monkeypatch.setattr(selectors, "message_fetch", broken)
     client = Client(raise_request_exception=False)
     answer = client.get(f"/messages/{message.pk}/", headers={"X-Request-ID": "quote-me-123"})
 
