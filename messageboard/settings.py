@@ -172,7 +172,7 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "BACKEND": "messageboard.cache.CountedLocMemCache",
             "OPTIONS": {"MAX_ENTRIES": 5000},
         }
     }

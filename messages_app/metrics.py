@@ -47,6 +47,12 @@ SAVE_SECONDS = Histogram(
     ["part"],
     buckets=BUCKETS,
 )
+CACHE_GETS = Counter(
+    "messageboard_cache_gets_total",
+    "Keys looked up in Django's cache, by backend and result (hit, miss).",
+    ["backend", "result"],
+)
+CACHE_ERRORS = Counter("messageboard_cache_errors_total", "Django cache calls that failed, by backend.", ["backend"])
 BODY_CACHE = Counter("messageboard_body_cache_total", "Body text look-ups in the cache, by result.", ["result"])
 STORAGE_ERRORS = Counter("messageboard_storage_errors_total", "Body storage calls that failed, by operation.", ["op"])
 RATE_LIMITED = Counter("messageboard_rate_limited_total", "Requests refused by a rate limit, by limit.", ["limit"])

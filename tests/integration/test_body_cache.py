@@ -145,7 +145,7 @@ def test_settings_choose_redis_from_redis_url_and_local_memory_without_it(monkey
         "LOCATION": "redis://cache.internal:6380/2",
     }
     without = settings_with(monkeypatch)
-    assert without["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert without["CACHES"]["default"]["BACKEND"] == "messageboard.cache.CountedLocMemCache"
 
 
 @pytest.mark.local_storage_only

@@ -6,6 +6,7 @@ import signal
 import time
 import urllib.error
 import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -128,6 +129,27 @@ def test_body_cache_hits_and_misses_are_counted(make_message):
     bodies.body_uncache(message.body_key)
     assert moved("messageboard_body_cache_total", lambda: bodies.body_read(message.body_key), result="miss") == 1
     assert moved("messageboard_body_cache_total", lambda: bodies.body_read(message.body_key), result="hit") == 1
+
+
+def test_django_cache_hits_misses_and_failed_calls_are_counted():
+    from django.core.cache import cache
+
+    backend = cache.backend_label  # locmem without REDIS_URL, redis with it
+    key, absent = f"metrics-{uuid.uuid4().hex}", f"metrics-{uuid.uuid4().hex}"
+    assert moved("messageboard_cache_gets_total", lambda: cache.get(key), backend=backend, result="miss") == 1
+    cache.set(key, "kept")
+    assert moved("messageboard_cache_gets_total", lambda: cache.get(key), backend=backend, result="hit") == 1
+    assert (
+        moved("messageboard_cache_gets_total", lambda: cache.get_many([key, absent]), backend=backend, result="hit")
+        == 1
+    )
+
+    def unpicklable():
+        with pytest.raises(Exception):  # noqa: B017 - whatever the backend's pickler raises
+            cache.set(key, lambda: None)
+
+    assert moved("messageboard_cache_errors_total", unpicklable, backend=backend) == 1
+    assert cache.get(key) == "kept"
 
 
 def test_storage_errors_are_counted(make_message, body_storage):
