@@ -4,6 +4,7 @@ After every write path, the counters must equal a count from the tables (storage
 the files really found by walking the local body storage (allowed here, never in the product).
 """
 
+import json
 import threading
 import time
 from datetime import timedelta
@@ -15,7 +16,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.models import F
 from django.utils import timezone
 
-from messages_app import drafts, editing, services
+from messages_app import dashboard, drafts, editing, services
 from messages_app.errors import VersionConflict
 from messages_app.models import Draft, Message, Pack, Revision, StorageCounter
 from messages_app.storage_counters import StorageUsed, storage_counted, storage_recount, storage_used
@@ -255,12 +256,53 @@ def test_import_messages_counts_every_version_it_writes(
 # Recount -----------------------------------------------------------------------------------
 
 
+def test_recount_corrects_counters_damaged_by_hand_and_says_by_how_much(make_message, agree, run_command):
+    make_message(body="Twelve bytes")
+    make_message(body="Five!")
+    right = agree()
+    StorageCounter.objects.filter(shard=0).update(files=F("files") + 7, bytes=F("bytes") - 100)
+    StorageCounter.objects.filter(shard__gt=3).delete()
+    StorageCounter.objects.create(shard=99, files=-3, bytes=1)
+    damaged = storage_used()
+    assert damaged != right
+
+    result = run_command("board_stats", "--recount")
+    assert result.code == 0, result
+    drift = StorageUsed(right.files - damaged.files, right.bytes - damaged.bytes)
+    assert f"Storage used, counted from the tables: {right.files} files, {right.bytes} bytes" in result.out
+    assert f"corrected by {drift.files:+,} files, {drift.bytes:+,} bytes" in result.out
+    assert agree() == right
+    assert list(StorageCounter.objects.order_by("shard").values_list("shard", flat=True)) == list(range(16))
+
+    again = json.loads(run_command("board_stats", "--recount", "--json").out)
+    assert again["drift"] == {"files": 0, "bytes": 0}
+    assert again["after"] == again["before"] == {"files": right.files, "bytes": right.bytes}
+    assert "The counters were right." in run_command("board_stats", "--recount").out
+
+
 def test_counting_goes_on_after_a_recount(make_message, alice, agree):
     message = make_message(body="Body")
     storage_recount()
     edit(message.pk, alice, "Body, edited")
     put_draft(message.pk, alice, "Draft", seq=1)
     assert agree() == (3, len("Body") + len("Body, edited") + len("Draft"))
+
+
+# What shows it -----------------------------------------------------------------------------
+
+
+def test_the_dashboard_and_board_stats_show_the_storage_used(make_message, alice, mod_client, run_command, agree):
+    message = make_message(body="x" * 3000)
+    edit(message.pk, alice, "y" * 2000)
+    used = agree()
+    assert used == (2, 5000)
+    assert dashboard.board_stats().storage == used
+
+    html = mod_client.get("/admin/dashboard/").content.decode()
+    assert "Storage used" in html and "2 files, 4.9 KiB (5,000 bytes)" in html
+
+    assert "Storage used: 2 files, 4.9 KiB (5,000 bytes)" in run_command("board_stats").out
+    assert json.loads(run_command("board_stats", "--json").out)["storage"] == {"files": 2, "bytes": 5000}
 
 
 # The machinery ---------------------------------------------------------------------------
