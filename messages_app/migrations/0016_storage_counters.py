@@ -70,36 +70,49 @@ SQLITE_REVERSE = [
     for event in ("insert", "delete", "update")
 ]
 
-# PostgreSQL: a trigger per statement, which reads the statement's rows from its transition
-# tables, so a bulk insert of thousands of versions moves a counter once. Each transaction
-# moves one counter row, the first it finds that no other transaction holds (SKIP LOCKED),
-# remembered for the rest of the transaction in a setting local to it: a transaction that
-# touches many messages (a pack, a purge, a seed batch) holds one row, not all of them, so a
-# save beside it does not wait for its commit, and no two writers can wait on each other's rows
-# in a circle. Only when every row is held does a writer queue, on one that depends on its backend.
+# PostgreSQL: versions come in bulk (an import, a seed batch, a purge's cascade), so their
+# trigger runs per statement and reads the statement's rows from its transition tables: a bulk
+# insert of thousands moves a counter once. Drafts and packs change a row at a time, and every
+# save's transaction runs an UPDATE of drafts that usually changes nothing: their triggers run
+# per row, only for a row whose file changes (WHEN), so that UPDATE runs no trigger at all.
+#
+# Each transaction moves one counter row, the first it finds that no other transaction holds
+# (SKIP LOCKED), remembered for the rest of the transaction in a setting local to it: a
+# transaction that touches many messages (a pack, a purge, a seed batch) holds one row, not
+# all of them, so a save beside it does not wait for its commit, and no two writers can wait
+# on each other's counter rows in a circle. Only when every row is held does a writer queue,
+# on the row its backend starts from.
 POSTGRESQL_ADD = f"""
 CREATE FUNCTION messages_app_storage_add(add_files bigint, add_bytes bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     chosen integer := nullif(current_setting('messageboard.storage_shard', true), '')::integer;
+    preferred integer := mod(pg_backend_pid(), {SHARDS});
 BEGIN
     IF add_files = 0 AND add_bytes = 0 THEN
         RETURN;
     END IF;
     IF chosen IS NULL THEN
-        SELECT shard INTO chosen FROM {COUNTER}
-            ORDER BY mod(shard + pg_backend_pid(), {SHARDS}) LIMIT 1 FOR UPDATE SKIP LOCKED;
-        chosen := coalesce(chosen, mod(pg_backend_pid(), {SHARDS}));
+        -- Row by row through the primary key: a scan of the table would also read every dead
+        -- version the counters' updates leave until vacuum or pruning clears them.
+        FOR step IN 0 .. {SHARDS - 1} LOOP
+            SELECT shard INTO chosen FROM {COUNTER} WHERE shard = mod(preferred + step, {SHARDS}) FOR UPDATE SKIP LOCKED;
+            EXIT WHEN chosen IS NOT NULL;
+        END LOOP;
+        chosen := coalesce(chosen, preferred);
         PERFORM set_config('messageboard.storage_shard', chosen::text, true);
     END IF;
-    INSERT INTO {COUNTER} AS counter (shard, files, bytes) VALUES (chosen, add_files, add_bytes)
-        ON CONFLICT (shard) DO UPDATE SET files = counter.files + excluded.files, bytes = counter.bytes + excluded.bytes;
+    UPDATE {COUNTER} SET files = files + add_files, bytes = bytes + add_bytes WHERE shard = chosen;
+    IF NOT FOUND THEN
+        INSERT INTO {COUNTER} AS counter (shard, files, bytes) VALUES (chosen, add_files, add_bytes)
+            ON CONFLICT (shard) DO UPDATE SET files = counter.files + excluded.files, bytes = counter.bytes + excluded.bytes;
+    END IF;
 END
 $$
 """
 
 
-def _postgresql_function(name: str) -> str:
+def _postgresql_statement_function(name: str) -> str:
     condition = _has_file(name, "")
     return f"""
 CREATE FUNCTION messages_app_storage_{name}() RETURNS trigger
@@ -114,6 +127,30 @@ BEGIN
     IF TG_OP <> 'INSERT' THEN
         SELECT moved_files - COUNT(*), moved_bytes - COALESCE(SUM(size), 0) INTO moved_files, moved_bytes
             FROM old_rows WHERE {condition};
+    END IF;
+    PERFORM messages_app_storage_add(moved_files, moved_bytes);
+    RETURN NULL;
+END
+$$
+"""
+
+
+def _postgresql_row_function(name: str) -> str:
+    # NEW is NULL in a delete and OLD in an insert, so each side is asked only in its events.
+    return f"""
+CREATE FUNCTION messages_app_storage_{name}() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    moved_files bigint := 0;
+    moved_bytes bigint := 0;
+BEGIN
+    IF TG_OP <> 'DELETE' AND {_has_file(name, "NEW.")} THEN
+        moved_files := 1;
+        moved_bytes := NEW.size;
+    END IF;
+    IF TG_OP <> 'INSERT' AND {_has_file(name, "OLD.")} THEN
+        moved_files := moved_files - 1;
+        moved_bytes := moved_bytes - OLD.size;
     END IF;
     PERFORM messages_app_storage_add(moved_files, moved_bytes);
     RETURN NULL;
@@ -138,6 +175,7 @@ $$
 """
 
 
+PER_STATEMENT = {"revision"}
 TRUNCATED = {**{name: table for name, (table, *_rules) in TABLES.items()}, "counter": COUNTER}
 
 
@@ -149,12 +187,25 @@ def postgresql_statements() -> list[str]:
         "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
         "DELETE": "OLD TABLE AS old_rows",
     }
-    for name, (table, *_rules) in TABLES.items():
-        statements.append(_postgresql_function(name))
+    for name, (table, _condition, columns) in TABLES.items():
+        function = f"messages_app_storage_{name}()"
+        if name in PER_STATEMENT:
+            statements.append(_postgresql_statement_function(name))
+            statements += [
+                f"CREATE TRIGGER messages_app_storage_{name}_{event.lower()} AFTER {event} ON {table} "
+                f"REFERENCING {transition} FOR EACH STATEMENT EXECUTE FUNCTION {function}"
+                for event, transition in referencing.items()
+            ]
+            continue
+        statements.append(_postgresql_row_function(name))
+        moved = f"({_has_file(name, 'NEW.')}) <> ({_has_file(name, 'OLD.')}) OR {_bytes(name, 'NEW.')} <> {_bytes(name, 'OLD.')}"
         statements += [
-            f"CREATE TRIGGER messages_app_storage_{name}_{event.lower()} AFTER {event} ON {table} "
-            f"REFERENCING {transition} FOR EACH STATEMENT EXECUTE FUNCTION messages_app_storage_{name}()"
-            for event, transition in referencing.items()
+            f"CREATE TRIGGER messages_app_storage_{name}_insert AFTER INSERT ON {table} "
+            f"FOR EACH ROW WHEN ({_has_file(name, 'NEW.')}) EXECUTE FUNCTION {function}",
+            f"CREATE TRIGGER messages_app_storage_{name}_delete AFTER DELETE ON {table} "
+            f"FOR EACH ROW WHEN ({_has_file(name, 'OLD.')}) EXECUTE FUNCTION {function}",
+            f"CREATE TRIGGER messages_app_storage_{name}_update AFTER UPDATE OF {columns} ON {table} "
+            f"FOR EACH ROW WHEN ({moved}) EXECUTE FUNCTION {function}",
         ]
     statements += [
         f"CREATE TRIGGER messages_app_storage_{name}_truncate AFTER TRUNCATE ON {table} "
