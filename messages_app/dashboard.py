@@ -1,8 +1,10 @@
-"""What the moderators' dashboard and ``board_stats`` show: who edits what now, and how busy the board was.
+"""What the moderators' dashboard and ``board_stats`` show: who edits what now, how busy the board was, and
+the storage it takes.
 
 Each figure is one query, bounded whatever the board's size: leases are few (one row per
-message being edited), and the week's revisions are read through their ``created_at`` index,
-never the whole table. Counted in the database, once per look: this is not a hot path.
+message being edited), the week's revisions are read through their ``created_at`` index,
+never the whole table, and the storage used is the sum of a few counter rows the database
+keeps (storage_counters.py). Counted in the database, once per look: this is not a hot path.
 """
 
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from messages_app.models import EditLease, LeaseEvent, LeaseWaiter, Message, Revision
+from messages_app.storage_counters import StorageUsed, storage_used
 
 LEASES_SHOWN = 50
 BUSIEST_SHOWN = 10
@@ -54,6 +57,7 @@ class BoardStats:
     edits_per_hour: list[tuple[datetime, int]]  # every hour of the last 7 days, oldest first, zeros included
     busiest: list[BusyMessage]
     breaks: list[LeaseBreak]
+    storage: StorageUsed  # (files, bytes): versions in files of their own, packs and drafts with text
 
     @property
     def edits_this_week(self) -> int:
@@ -68,6 +72,7 @@ def board_stats(*, now: datetime | None = None) -> BoardStats:
         edits_per_hour=edits_per_hour(now=now),
         busiest=busiest_messages(now=now),
         breaks=newest_breaks(),
+        storage=storage_used(),
     )
 
 
@@ -138,6 +143,20 @@ def newest_breaks() -> list[LeaseBreak]:
         .values_list("message_id", "message__subject", "user__username", "by__username", "at")[:BREAKS_SHOWN]
     )
     return [LeaseBreak(*row) for row in rows]
+
+
+def storage_text(used: StorageUsed) -> str:
+    """Files and bytes for people: '1,234 files, 5.4 MiB (5,612,345 bytes)'."""
+    return f"{used.files:,} files, {bytes_text(used.bytes)}"
+
+
+def bytes_text(count: int) -> str:
+    size, unit = float(count), "bytes"
+    for larger in ("KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024:
+            break
+        size, unit = size / 1024, larger
+    return f"{count:,} bytes" if unit == "bytes" else f"{size:.1f} {unit} ({count:,} bytes)"
 
 
 def _hour(moment: datetime) -> datetime:

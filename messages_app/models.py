@@ -374,3 +374,23 @@ class SearchDocument(models.Model):
 
     def __str__(self) -> str:
         return f"search text of #{self.message_id} v{self.version}"
+
+
+class StorageCounter(models.Model):
+    """Part of what the body storage holds: files and their bytes, as the database's own rows name them.
+
+    Triggers on Revision, Pack and Draft (migration 0016) move these rows in the transaction of
+    every change that adds or removes a file, so no write path has to remember them and nothing
+    ever lists the storage to count. Only the sum over the rows means anything (a shard may go
+    below zero): several rows let PostgreSQL's concurrent writers each take a free one
+    instead of queueing on a single row. ``board_stats --recount`` rebuilds them from the tables.
+    """
+
+    SHARDS = 16
+
+    shard = models.PositiveSmallIntegerField(primary_key=True)
+    files = models.BigIntegerField(default=0)
+    bytes = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"storage shard {self.shard}: {self.files} files, {self.bytes} bytes"

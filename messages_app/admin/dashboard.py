@@ -1,4 +1,5 @@
-"""The moderators' dashboard: leases held now, the week's edits per hour, busiest messages, lease breaks."""
+"""The moderators' dashboard: leases held now, the week's edits per hour, busiest messages, lease breaks,
+storage used."""
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -17,5 +18,6 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "title": "Dashboard",
         "stats": stats,
         "chart": dashboard.chart_svg_points(stats.edits_per_hour),
+        "storage_used": dashboard.storage_text(stats.storage),
     }
     return TemplateResponse(request, "admin/messages_app/dashboard.html", context)

@@ -1,21 +1,34 @@
-"""Print the moderators' dashboard for a terminal: leases held now, the week's edits, busiest messages, lease breaks."""
+"""Print the moderators' dashboard for a terminal: leases held now, the week's edits, busiest messages, lease
+breaks and storage used; or recount the storage counters from the tables."""
 
 import json
 
 from django.core.management.base import BaseCommand
 
-from messages_app.dashboard import board_stats
+from messages_app.dashboard import board_stats, storage_text
+from messages_app.storage_counters import Recount, storage_recount
 
 
 class Command(BaseCommand):
     help = (
-        "Print leases held now, edits per hour over the last 7 days, the busiest messages and the newest lease breaks."
+        "Print leases held now, edits per hour over the last 7 days, the busiest messages, the newest lease breaks "
+        "and the storage used (files and bytes, from counters the database keeps). --recount counts the storage "
+        "from the tables instead, writes that to the counters and says what it corrected."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+        parser.add_argument(
+            "--recount",
+            action="store_true",
+            help="count the files and bytes from the tables (never the storage) and correct the counters; "
+            "saves wait while it counts",
+        )
 
     def handle(self, *args, **options):
+        if options["recount"]:
+            self._recounted(storage_recount(), as_json=options["json"])
+            return
         stats = board_stats()
         if options["json"]:
             self.stdout.write(
@@ -48,6 +61,7 @@ class Command(BaseCommand):
                             }
                             for taken in stats.breaks
                         ],
+                        "storage": {"files": stats.storage.files, "bytes": stats.storage.bytes},
                     },
                     ensure_ascii=False,
                 )
@@ -73,6 +87,34 @@ class Command(BaseCommand):
                 f"  #{taken.message_id} {taken.holder}'s lease, by {taken.moderator or '?'} "
                 f"at {taken.at:%Y-%m-%d %H:%M} UTC"
             )
+        self.stdout.write(f"Storage used: {storage_text(stats.storage)}")
+
+    def _recounted(self, recount: Recount, *, as_json: bool) -> None:
+        if as_json:
+            self.stdout.write(
+                json.dumps(
+                    {
+                        field: {"files": figure.files, "bytes": figure.bytes}
+                        for field, figure in (
+                            ("before", recount.before),
+                            ("after", recount.after),
+                            ("drift", recount.drift),
+                        )
+                    }
+                )
+            )
+            return
+        after, before, drift = recount.after, recount.before, recount.drift
+        self.stdout.write(f"Storage used, counted from the tables: {storage_text(after)}")
+        if drift == (0, 0):
+            self.stdout.write(self.style.SUCCESS("The counters were right."))
+            return
+        self.stdout.write(
+            self.style.WARNING(
+                f"The counters said {before.files:,} files, {before.bytes:,} bytes: corrected by "
+                f"{drift.files:+,} files, {drift.bytes:+,} bytes."
+            )
+        )
 
 
 def _sparkline(counts: list[int]) -> str:
