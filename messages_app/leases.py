@@ -210,6 +210,10 @@ def queue_state(*, message_id: int, user) -> QueueState:
     in_line = user.is_authenticated and protocol_sql.queue_seen(message_id=message_id, user_id=user.pk)
     protocol_sql.queue_start_turn(message_id=message_id)
     held, waiters = protocol_sql.queue_look(message_id=message_id, limit=QUEUE_PLACES_COUNTED)
+    if held is None and waiters and waiters[0][2] is None:
+        # Let go between the two statements: the first waiter's turn starts now, not at the next look.
+        protocol_sql.queue_start_turn(message_id=message_id)
+        held, waiters = protocol_sql.queue_look(message_id=message_id, limit=QUEUE_PLACES_COUNTED)
     holder = LeaseInfo(holder=held[0], expires_at=held[1]) if held else None
     place = next((i for i, row in enumerate(waiters, 1) if row[0] == user.pk), None) if in_line else None
     if in_line and place is None:

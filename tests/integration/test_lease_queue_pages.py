@@ -165,3 +165,23 @@ def test_the_edit_page_shows_the_look_that_refused_it_not_a_later_one(
     assert 'data-lease-state="waiting"' in page and "<strong>alice</strong> is editing this message" in page
     monkeypatch.setattr(editing, "message_lease_wait", real_wait)
     assert 'data-lease-state="your-turn"' in html(bob_client.get(f"/messages/{message.pk}/lease/"))
+
+
+def test_a_lease_let_go_between_the_turn_and_the_look_still_shows_the_first_waiters_turn(
+    alice, bob_client, make_message, monkeypatch
+):
+    message = make_message()
+    grant = editing.message_lease_acquire(message_id=message.pk, user=alice)
+    bob_client.get(f"/messages/{message.pk}/edit/")
+    real_look = protocol_sql.queue_look
+    looks = []
+
+    def released_before_the_first_look(**kwargs):
+        looks.append(1)
+        if len(looks) == 1:
+            # Alice saves and lets go just after the page tried to start a turn (she still held it).
+            editing.message_lease_release(message_id=message.pk, user=alice, token=grant.token)
+        return real_look(**kwargs)
+
+    monkeypatch.setattr(protocol_sql, "queue_look", released_before_the_first_look)
+    assert 'data-lease-state="your-turn"' in html(bob_client.get(f"/messages/{message.pk}/lease/"))
