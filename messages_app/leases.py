@@ -227,7 +227,8 @@ def queue_state(*, message_id: int, user) -> QueueState:
 def _raise_if_someone_is_first(*, message_id: int, user) -> None:
     """Raise LeaseReserved if the free lease is kept for a waiter ahead of the user."""
     protocol_sql.queue_start_turn(message_id=message_id)
-    first = next(iter(protocol_sql.queue_in_line(message_id=message_id, limit=1)), None)
+    _held, waiters = protocol_sql.queue_look(message_id=message_id, limit=1)
+    first = next(iter(waiters), None)
     if first is not None and first[0] != user.pk:
         turn_at = first[2] or datetime.now(UTC)
         raise LeaseReserved(first[1], turn_at + timedelta(seconds=_reserve_seconds()))

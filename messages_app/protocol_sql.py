@@ -134,19 +134,6 @@ def queue_seen(*, message_id: int, user_id: int) -> bool:
 Waiter = tuple[int, str, datetime | None]  # user id, username, when their turn began
 
 
-def queue_in_line(*, message_id: int, limit: int) -> list[Waiter]:
-    """Return the first ``limit`` waiters still in line, in order: user id, username and when their turn began."""
-    users = get_user_model()._meta.db_table
-    username = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).column
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT w.user_id, u.{username}, w.turn_at FROM {WAITERS} w JOIN {users} u ON u.id = w.user_id "
-            f"WHERE w.message_id = %s AND {_in_line_sql()} ORDER BY w.id LIMIT %s",
-            [message_id, *_in_line_params(), limit],
-        )
-        return [(user_id, name, _as_datetime(turn_at) if turn_at else None) for user_id, name, turn_at in cursor]
-
-
 def queue_look(*, message_id: int, limit: int) -> tuple[tuple[str, datetime] | None, list[Waiter]]:
     """Return who holds the lease (username, expiry) or None, and the first ``limit`` waiters still in line.
 
