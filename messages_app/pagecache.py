@@ -103,8 +103,8 @@ def visitor_page(key: Hashable, render: Callable[[], str]) -> str:
     return _kept("visitor", key, render)
 
 
-def visitor_message_page(key: Hashable) -> str | None:
-    """Return a visitor's whole message page kept under ``key``, or None.
+def visitor_message_page(key: Hashable, render: Callable[[], str]) -> str:
+    """Return a visitor's whole message page kept under ``key``, rendering and keeping it on a miss.
 
     The key is the message page's statement's row (selectors.message_fetch) and the address.
     The row holds everything a signed-out reader's page shows but the body, which its version
@@ -113,12 +113,7 @@ def visitor_message_page(key: Hashable) -> str | None:
     visitor is offered. A page kept under a row was made after that row passed the visitor's
     permission check, and every visitor has the same levels: a hit needs neither.
     """
-    return _cache("visitor-message").get(key)
-
-
-def keep_visitor_message_page(key: Hashable, html: str) -> None:
-    """Keep a visitor's whole message page under the row it was made from and its address."""
-    _cache("visitor-message").set(key, html)
+    return _kept("visitor-message", key, render)
 
 
 def list_page(key: Hashable, render: Callable[[], tuple[str, float | None]], *, generation: int | None = None) -> str:

@@ -222,14 +222,21 @@ def _list_html(
 @shows_domain_errors
 def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     row = selectors.message_fetch(message_id=message_id)
-    visitor = _plain_visitor(request)
-    if visitor and row is not None:
-        # Most readers: their whole page is kept under the row it was made from, which holds
-        # everything it shows (pagecache.visitor_message_page), so a kept one is sent as it is.
-        kept_key = (row, request.get_full_path())
-        kept = pagecache.visitor_message_page(kept_key)
-        if kept is not None:
-            return HttpResponse(kept)
+    if not _plain_visitor(request):
+        title, article = _message_article(request, row)
+        return board_page(request, title=title, content=article)
+    # Most readers: their whole page is kept under the row it was made from, which holds
+    # everything it shows (pagecache.visitor_message_page), so a kept one is sent as it is.
+    # A refused row (missing, deleted, private) raises in the rendering and keeps nothing.
+    html = pagecache.visitor_message_page(
+        (row, request.get_full_path()),
+        lambda: _visitor_page_html(request, *_message_article(request, row)),
+    )
+    return HttpResponse(html)
+
+
+def _message_article(request: HttpRequest, row: tuple | None) -> tuple[str, str]:
+    """Return the message page's title and article for the reader, raising what message_from_row raises."""
     message = selectors.message_from_row(row, viewer=request.user)
     buttons = {
         "offers_edit": permissions.offers_edit(request.user, message),
@@ -245,12 +252,7 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
         return render_to_string(ARTICLE_TEMPLATE, {**context, **buttons})
 
     # The row holds everything the article shows but the body, which its version names.
-    article = pagecache.article((message, *buttons.values()), article_html)
-    if not visitor:
-        return board_page(request, title=message.subject, content=article)
-    html = _visitor_page_html(request, title=message.subject, content=article)
-    pagecache.keep_visitor_message_page(kept_key, html)
-    return HttpResponse(html)
+    return message.subject, pagecache.article((message, *buttons.values()), article_html)
 
 
 @require_GET
@@ -299,7 +301,7 @@ def _plain_visitor(request: HttpRequest) -> bool:
     return not request.user.is_authenticated and not len(flash.get_messages(request))
 
 
-def _visitor_page_html(request: HttpRequest, *, title: str, content: str) -> str:
+def _visitor_page_html(request: HttpRequest, title: str, content: str) -> str:
     context = {"page_title": title, "page_content": content}
     key = (title, content, request.get_full_path())
     return pagecache.visitor_page(key, lambda: render_to_string("base.html", context, request))
