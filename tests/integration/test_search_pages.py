@@ -179,20 +179,20 @@ def test_reindex_verify_finds_missing_and_stale_rows_and_reindex_repairs_them(ma
     assert search.messages_search(viewer=alice, query=search.query_parse("moorhen")).items == []
 
 
-@pytest.mark.skipif("connection.vendor != 'sqlite'", reason="FTS5 is SQLite's engine")
-def test_reindex_rebuilds_an_fts5_index_that_disagrees_with_its_table(make_message, alice, run_command):
+def test_the_engine_check_rebuilds_an_fts5_index_that_disagrees_with_its_table(make_message, alice, run_command):
     message = make_message(body="A dipper by the stream.")
-    with connection.cursor() as cursor:
-        # Take the message out of the engine's index behind its table's back.
-        cursor.execute(
-            f"INSERT INTO {search.FTS} ({search.FTS}, rowid, subject, body) VALUES ('delete', %s, %s, %s)",
-            [message.pk, "Hello", "A dipper by the stream."],
-        )
-
-    # Only asked for: the check holds SQLite's write lock while it reads every row.
-    assert run_command("reindex_search", "--verify").code == 0
-    assert run_command("reindex_search", "--verify", "--check-engine").code == 1
-    assert run_command("reindex_search", "--check-engine").code == 0
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            # Take the message out of the engine's index behind its table's back.
+            cursor.execute(
+                f"INSERT INTO {search.FTS} ({search.FTS}, rowid, subject, body) VALUES ('delete', %s, %s, %s)",
+                [message.pk, "Hello", "A dipper by the stream."],
+            )
+        # Only asked for: the check holds SQLite's write lock while it reads every row.
+        assert run_command("reindex_search", "--verify").code == 0
+        assert run_command("reindex_search", "--verify", "--check-engine").code == 1
+        assert run_command("reindex_search", "--check-engine").code == 0
+    # PostgreSQL's index is a generated column of the table itself: nothing can come apart.
     assert run_command("reindex_search", "--verify", "--check-engine").code == 0
     hits = search.messages_search(viewer=alice, query=search.query_parse("dipper")).items
     assert [hit.id for hit in hits] == [message.pk]
