@@ -7,11 +7,13 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.storage import storages
+from django.db import connection
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from messages_app import bodies, editing, history_selectors, packs, selectors, services
+from messages_app import bodies, editing, history_selectors, packs, selectors, services, storage_counters
 from messages_app.models import Message, Pack, Revision
 
 pytestmark = [pytest.mark.django_db, pytest.mark.both_storages]
@@ -92,6 +94,18 @@ def test_packing_keeps_every_version_byte_for_byte_and_leaves_one_file_per_messa
     assert packed.count() == 11
     assert not packed.filter(message__version=F("version")).exists()
     assert run_command("verify_storage", "--orphan-grace", "0").code == 0
+
+
+def test_a_pack_s_versions_are_pointed_at_it_in_one_statement(histories, run_command):
+    # One statement, not one per version: PostgreSQL's storage-counter trigger runs per statement.
+    with CaptureQueriesContext(connection) as queries:
+        pack_all(run_command)
+
+    pointer_update = re.compile(r'UPDATE "?messages_app_revision"? SET pack_id')
+    pointing = [query["sql"] for query in queries if pointer_update.match(query["sql"])]
+    assert len(pointing) == 1, pointing
+    assert Revision.objects.filter(pack__isnull=False).count() == 11
+    assert storage_counters.storage_counted() == storage_counters.storage_used()
 
 
 def test_every_page_and_call_that_reads_an_old_version_reads_it_from_the_pack(histories, client, alice, run_command):
