@@ -155,7 +155,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": os.path.join(tempfile.gettempdir(), f"messageboard-test-{os.getpid()}.sqlite3")
     }
 
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that asks the socket before sending SELECT 1.
+    DATABASES["default"]["ENGINE"] = "messageboard.db.postgresql"
+if DATABASES["default"]["ENGINE"] == "messageboard.db.postgresql" and env_bool(
     "MESSAGEBOARD_PG_PREPARED_STATEMENTS", True
 ):
     # Parameters bound by the server, and a statement run five times on a connection kept
