@@ -112,8 +112,13 @@ class PackBuilder:
             record_start = len(self._buffer)
         self._buffer += bytes((kind, base)) + _varint(len(text)) + _varint(len(payload)) + payload
         packed = PackedRange(self._segment_start, len(self._buffer) - self._segment_start)
-        decoded = version_decode(bytes(self._buffer[packed.offset :]))
-        if hashlib.sha256(decoded).hexdigest() != sha256:
+        # The record as written, decoded as a reader decodes it, from the segment's texts already
+        # checked: each record is decoded once here, not once for every later record of its segment.
+        try:
+            decoded, end = _record_decode(self._buffer, record_start, self._segment_texts)
+        except PackDamaged:
+            decoded, end = b"", -1
+        if end != len(self._buffer) or hashlib.sha256(decoded).hexdigest() != sha256:
             del self._buffer[record_start:]
             raise PackDamaged(f"message {message_id}: the record written does not decode to sha256 {sha256}")
         self._segment_hashes.setdefault(sha256, len(self._segment_texts))
@@ -151,38 +156,52 @@ def version_decode(data: bytes) -> bytes:
     """
     texts: list[bytes] = []
     position = decoded_bytes = 0
-    try:
-        while position < len(data):
-            kind, base = data[position], data[position + 1]
-            text_length, position = _read_varint(data, position + 2)
-            payload_length, position = _read_varint(data, position)
-            payload = data[position : position + payload_length]
-            position += payload_length
-            if len(payload) != payload_length:
-                raise PackDamaged("a record runs past the end of the range read")
-            decoded_bytes += text_length
-            if text_length > MAX_TEXT_BYTES or decoded_bytes > SEGMENT_TEXT_BYTES or len(texts) >= SEGMENT_RECORDS:
-                raise PackDamaged("the range claims more records or text than a segment holds")
-            if kind in (FULL, DELTA) and text_length == 0:
-                text = b""  # zstd cannot be told to expect nothing
-            elif kind == FULL:
-                text = _decompressor_with(None).decompress(payload, max_output_size=text_length)
-            elif kind in (DELTA, SAME) and base < len(texts):
-                text = (
-                    texts[base]
-                    if kind == SAME
-                    else _decompressor_with(texts[base]).decompress(payload, max_output_size=text_length)
-                )
-            else:
-                raise PackDamaged(f"a record of kind {kind} refers to record {base} of {len(texts)}")
-            if len(text) != text_length:
-                raise PackDamaged("a record decodes to another length than it says")
-            texts.append(text)
-    except (IndexError, zstandard.ZstdError) as error:
-        raise PackDamaged(f"the range does not decode: {error}") from None
+    while position < len(data):
+        if len(texts) >= SEGMENT_RECORDS:
+            raise PackDamaged("the range claims more records or text than a segment holds")
+        text, position = _record_decode(data, position, texts, text_budget=SEGMENT_TEXT_BYTES - decoded_bytes)
+        decoded_bytes += len(text)
+        texts.append(text)
     if not texts:
         raise PackDamaged("the range holds no record")
     return texts[-1]
+
+
+def _record_decode(
+    data: bytes | bytearray, position: int, texts: list[bytes], text_budget: int = MAX_TEXT_BYTES
+) -> tuple[bytes, int]:
+    """Decode the record at ``position``, whose segment's earlier texts are ``texts``; return its text and end.
+
+    A record claiming more than ``text_budget`` bytes (or than a pack holds) is damage, found
+    before anything is decompressed.
+    """
+    try:
+        kind, base = data[position], data[position + 1]
+        text_length, position = _read_varint(data, position + 2)
+        payload_length, position = _read_varint(data, position)
+        payload = bytes(data[position : position + payload_length])
+        position += payload_length
+        if len(payload) != payload_length:
+            raise PackDamaged("a record runs past the end of the range read")
+        if text_length > min(MAX_TEXT_BYTES, text_budget):
+            raise PackDamaged("the range claims more records or text than a segment holds")
+        if kind in (FULL, DELTA) and text_length == 0:
+            text = b""  # zstd cannot be told to expect nothing
+        elif kind == FULL:
+            text = _decompressor_with(None).decompress(payload, max_output_size=text_length)
+        elif kind in (DELTA, SAME) and base < len(texts):
+            text = (
+                texts[base]
+                if kind == SAME
+                else _decompressor_with(texts[base]).decompress(payload, max_output_size=text_length)
+            )
+        else:
+            raise PackDamaged(f"a record of kind {kind} refers to record {base} of {len(texts)}")
+    except (IndexError, zstandard.ZstdError) as error:
+        raise PackDamaged(f"the range does not decode: {error}") from None
+    if len(text) != text_length:
+        raise PackDamaged("a record decodes to another length than it says")
+    return text, position
 
 
 def _compress(text: bytes, base: bytes | None = None) -> bytes:

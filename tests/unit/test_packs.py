@@ -109,6 +109,29 @@ def test_a_text_that_does_not_match_its_checksum_is_refused_and_nothing_is_added
     assert builder.versions == 1
 
 
+def test_a_record_the_encoder_got_wrong_is_refused_and_the_segment_goes_on_intact(monkeypatch):
+    versions = edits_of(PROSE, 3)
+    builder = packs.PackBuilder()
+    first = builder.add(1, versions[0], sha(versions[0]))
+    size_before = builder.size
+    real_compress = packs._compress
+
+    def faulty_compress(text, base=None):
+        # A delta against another base than the record names: its matches point a byte off.
+        return real_compress(text, base=versions[0] + b"?")
+
+    monkeypatch.setattr(packs, "_compress", faulty_compress)
+    with pytest.raises(packs.PackDamaged, match="does not decode"):
+        builder.add(1, versions[1], sha(versions[1]))
+    assert (builder.size, builder.versions) == (size_before, 1)
+
+    monkeypatch.setattr(packs, "_compress", real_compress)
+    later = builder.add(1, versions[2], sha(versions[2]))
+    assert decoded(builder, later) == versions[2]
+    assert decoded(builder, first) == versions[0]
+    assert later.offset == first.offset, "the later version stays a delta in the same segment"
+
+
 def test_an_empty_text_round_trips():
     builder = packs.PackBuilder()
     assert decoded(builder, builder.add(1, b"", sha(b""))) == b""
