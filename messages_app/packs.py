@@ -188,13 +188,9 @@ def _record_decode(
         if kind in (FULL, DELTA) and text_length == 0:
             text = b""  # zstd cannot be told to expect nothing
         elif kind == FULL:
-            text = _decompressor_with(None).decompress(payload, max_output_size=text_length)
+            text = _decompress(payload, None, text_length)
         elif kind in (DELTA, SAME) and base < len(texts):
-            text = (
-                texts[base]
-                if kind == SAME
-                else _decompressor_with(texts[base]).decompress(payload, max_output_size=text_length)
-            )
+            text = texts[base] if kind == SAME else _decompress(payload, texts[base], text_length)
         else:
             raise PackDamaged(f"a record of kind {kind} refers to record {base} of {len(texts)}")
     except (IndexError, zstandard.ZstdError) as error:
@@ -210,6 +206,16 @@ def _compress(text: bytes, base: bytes | None = None) -> bytes:
     dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
     parameters = _parameters(len(text), len(base))
     return zstandard.ZstdCompressor(compression_params=parameters, dict_data=dictionary).compress(text)
+
+
+def _decompress(payload: bytes, base: bytes | None, text_length: int) -> bytes:
+    # python-zstandard sizes its output by the content size a frame's header declares, whatever
+    # max_output_size says: a damaged header could ask for terabytes. Packs never write one.
+    if zstandard.get_frame_parameters(payload, format=zstandard.FORMAT_ZSTD1_MAGICLESS).content_size != (
+        zstandard.CONTENTSIZE_UNKNOWN
+    ):
+        raise PackDamaged("a record's frame declares a size, which no pack writes")
+    return _decompressor_with(base).decompress(payload, max_output_size=text_length)
 
 
 def _decompressor_with(base: bytes | None) -> zstandard.ZstdDecompressor:

@@ -2,6 +2,8 @@
 
 import hashlib
 import random
+import resource
+import struct
 
 import pytest
 
@@ -174,6 +176,25 @@ def test_a_range_of_records_claiming_huge_texts_is_refused_before_they_are_decod
     record = bytes((packs.FULL, 0)) + packs._varint(15 << 20) + packs._varint(len(zeros)) + zeros
     with pytest.raises(packs.PackDamaged, match="more records or text than a segment holds"):
         packs.version_decode(record * 20)
+
+
+@pytest.mark.parametrize("declared", [10, 1 << 30, 1 << 45])
+def test_a_frame_declaring_its_own_size_is_refused_before_any_output_is_allocated(declared):
+    # zstd's header: a single-segment frame with an 8-byte content size, then one raw block of 10 bytes.
+    frame = bytes([0xE0]) + struct.pack("<Q", declared) + bytes([0x51, 0, 0]) + b"x" * 10
+    record = bytes((packs.FULL, 0)) + packs._varint(10) + packs._varint(len(frame)) + frame
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(packs.PackDamaged, match="declares a size"):
+        packs.version_decode(record)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 64 * 1024  # KiB
+
+
+def test_a_range_of_garbage_after_a_record_header_is_pack_damaged():
+    for seed in range(200):
+        garbage = random.Random(seed).randbytes(40)
+        record = bytes((packs.FULL, 0)) + packs._varint(30) + packs._varint(len(garbage)) + garbage
+        with pytest.raises(packs.PackDamaged):
+            packs.version_decode(record)
 
 
 def test_a_range_of_more_records_than_a_segment_holds_is_refused():
