@@ -2,10 +2,10 @@
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from messages_app import boards
 from messages_app.models import Board, BoardGrant, Message
+from tests.support.migrations import migrated_back_to
 
 BEFORE, BOARDS = ("messages_app", "0011_lease_waiters"), ("messages_app", "0012_boards")
 
@@ -20,16 +20,9 @@ def test_the_boards_migration_reverses_with_boards_present_and_puts_every_messag
     first = make_message(subject="first", body="one")
     second = make_message(subject="second", body="two")
     Message.objects.filter(pk=second.pk).update(board=Board.objects.get(slug="team"))
-    executor = MigrationExecutor(connection)
-    leaves = executor.loader.graph.leaf_nodes()
-    executor.migrate([BEFORE])
-    try:
-        executor.loader.build_graph()
+    with migrated_back_to(BEFORE) as executor:
         assert "messages_app_board" not in connection.introspection.table_names()
         executor.migrate([BOARDS])
-    finally:
-        executor.loader.build_graph()
-        executor.migrate(leaves)
     general = Board.objects.get()
     assert general.slug == "general"  # the migration's, whatever the setting
     assert set(Message.objects.values_list("board_id", flat=True)) == {general.pk}

@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -14,6 +13,7 @@ from messages_app import tokens
 from messages_app.errors import TooManyTokens
 from messages_app.models import Token
 from tests.support.api import ApiClient, assert_error
+from tests.support.migrations import migrated_back_to
 
 pytestmark = pytest.mark.django_db
 
@@ -272,20 +272,13 @@ def test_ending_a_users_tokens_leaves_other_users_tokens_alone(alice, bob):
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_gives_earlier_tokens_90_days_from_their_creation(alice):
     before, after = ("messages_app", "0006_leaseevent_broken_recent"), ("messages_app", "0007_token_expires_at")
-    executor = MigrationExecutor(connection)
-    leaves = executor.loader.graph.leaf_nodes()
-    executor.migrate([before])
-    try:
-        executor.loader.build_graph()
+    with migrated_back_to(before) as executor:
         old_token = executor.loader.project_state(before).apps.get_model("messages_app", "Token")
         created = timezone.now() - timedelta(days=100)
         recent = timezone.now() - timedelta(days=10)
         for key, at in (("long-ago", created), ("lately", recent)):
             old_token.objects.create(user_id=alice.pk, prefix=key[:9], key_hash=key, created_at=at)
         executor.migrate([after])
-    finally:
-        executor.loader.build_graph()
-        executor.migrate(leaves)
     stored = {token.key_hash: token for token in Token.objects.all()}
     assert stored["long-ago"].expires_at == created + timedelta(days=90)
     assert stored["lately"].expires_at == recent + timedelta(days=90)
